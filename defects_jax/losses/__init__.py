@@ -1,0 +1,72 @@
+"""Pure loss functions of the five papers (see the README's "Losses" table).
+
+Every function takes arrays positionally and hyperparameters as keywords, works
+under ``jax.jit``, ``jax.grad`` and (where per-example) ``jax.vmap``, accepts
+float32 and bfloat16 inputs, computes in float32, and returns a float32 scalar
+unless its docstring says "per-example". Each docstring gives the math, the
+shapes, the paper and equation, and any deviation from a misprinted equation.
+"""
+
+from defects_jax.losses.adversarial import acgan_class_loss
+from defects_jax.losses.adversarial import bce_discriminator_loss
+from defects_jax.losses.adversarial import bce_generator_loss
+from defects_jax.losses.adversarial import gradient_penalty
+from defects_jax.losses.adversarial import lsgan_discriminator_loss
+from defects_jax.losses.adversarial import lsgan_generator_loss
+from defects_jax.losses.adversarial import wasserstein_div_penalty
+from defects_jax.losses.adversarial import wgan_critic_loss
+from defects_jax.losses.adversarial import wgan_generator_loss
+from defects_jax.losses.cycle import cycle_consistency_loss
+from defects_jax.losses.cycle import identity_loss
+from defects_jax.losses.distillation import kd_loss
+from defects_jax.losses.distillation import rkd_angle_loss
+from defects_jax.losses.distillation import rkd_distance_loss
+from defects_jax.losses.distillation import rkd_loss
+from defects_jax.losses.dual_discriminator import d2gan_discriminator_loss
+from defects_jax.losses.dual_discriminator import d2gan_generator_loss
+from defects_jax.losses.dual_discriminator import dg2_d1_loss
+from defects_jax.losses.dual_discriminator import dg2_d2_loss
+from defects_jax.losses.dual_discriminator import dg2_generator_loss
+from defects_jax.losses.dual_discriminator import jensen_shannon_estimate
+from defects_jax.losses.imbalance import gmean_class_weights
+from defects_jax.losses.imbalance import self_adaptive_loss
+from defects_jax.losses.shrinkage import saddt
+from defects_jax.losses.shrinkage import soft_threshold
+from defects_jax.losses.weak_supervision import collaborative_alpha
+from defects_jax.losses.weak_supervision import weak_supervision_loss
+
+__all__ = [
+    # adversarial
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+    "wasserstein_div_penalty",
+    "gradient_penalty",
+    "bce_discriminator_loss",
+    "bce_generator_loss",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "acgan_class_loss",
+    # dual discriminators
+    "d2gan_discriminator_loss",
+    "d2gan_generator_loss",
+    "jensen_shannon_estimate",
+    "dg2_d1_loss",
+    "dg2_d2_loss",
+    "dg2_generator_loss",
+    # cycle
+    "cycle_consistency_loss",
+    "identity_loss",
+    # weak supervision
+    "weak_supervision_loss",
+    "collaborative_alpha",
+    # distillation
+    "rkd_distance_loss",
+    "rkd_angle_loss",
+    "rkd_loss",
+    "kd_loss",
+    # imbalance and shrinkage
+    "gmean_class_weights",
+    "self_adaptive_loss",
+    "soft_threshold",
+    "saddt",
+]
