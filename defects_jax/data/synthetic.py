@@ -199,6 +199,18 @@ class SyntheticDefects:
   def ids(self) -> list[str]:
     return [f"synthetic/{i}" for i in range(self.num_images)]
 
+  def index_of(self, ids) -> list[int]:
+    """Source indices of ids ``"synthetic/<i>"``."""
+    from defects_jax.data.sources import DatasetError  # pylint: disable=g-import-not-at-top
+    out = []
+    for i in ids:
+      head, _, num = str(i).partition("/")
+      if head != "synthetic" or not num.isdigit() or int(num) >= self.num_images:
+        raise DatasetError(f"{i!r}: ids not in {self!r} (expected 'synthetic/<0..."
+                           f"{self.num_images - 1}>')")
+      out.append(int(num))
+    return out
+
   def __getitem__(self, index: int) -> dict[str, Any]:
     index = int(index)
     if not 0 <= index < self.num_images:
