@@ -16,3 +16,6 @@ from defects_jax.data.splits import kolektor_folds
 from defects_jax.data.splits import neu_fewshot_split
 from defects_jax.data.splits import stratified_split
 from defects_jax.data.synthetic import SyntheticDefects
+from defects_jax.data import transforms
+from defects_jax.data.pipeline import classification_transforms
+from defects_jax.data.pipeline import make_loader
