@@ -192,6 +192,10 @@ class _FileSource:
   def ids(self) -> list[str]:
     return [it["id"] for it in self._items]
 
+  def image_path(self, index: int) -> Path:
+    """The image file behind item ``index`` (for exporters such as the tfds builders)."""
+    return self._items[index]["path"]
+
   @property
   def labels(self) -> np.ndarray:
     """int32 [N] labels, in source order (may decode masks once, then cached)."""
