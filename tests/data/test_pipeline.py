@@ -1,5 +1,7 @@
 """Tests of the grain pipeline and the numpy transforms."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -68,6 +70,7 @@ def test_batches_shapes_epochs_and_determinism(synth):
 def test_resume_gives_identical_batches(synth, workers):
   full, _ = collect(loader(synth, worker_count=workers))
   head, state = collect(loader(synth, worker_count=workers), n=5)
+  state = json.loads(json.dumps(state))  # what a checkpoint stores and reads back
   tail, _ = collect(loader(synth, worker_count=workers), state=state)
   assert_same_batches(full, head + tail)
 

@@ -1,0 +1,15 @@
+"""Evaluation metrics of the five papers (pure numpy / scipy functions)."""
+
+from defects_jax.metrics.classification import accuracy
+from defects_jax.metrics.classification import confusion_matrix
+from defects_jax.metrics.classification import precision_recall_f1
+from defects_jax.metrics.classification import precision_recall_mean
+from defects_jax.metrics.detection import average_precision
+from defects_jax.metrics.detection import fp_at_full_recall
+from defects_jax.metrics.detection import fp_fn_at_best_f1
+from defects_jax.metrics.detection import precision_recall_curve
+from defects_jax.metrics.detection import roc_auc
+from defects_jax.metrics.generation import feature_statistics
+from defects_jax.metrics.generation import frechet_distance
+from defects_jax.metrics.generation import mse
+from defects_jax.metrics.generation import ssim
