@@ -1,0 +1,86 @@
+"""Matplotlib figures for run reports (Agg backend; PNG files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _save(fig, path: Path) -> Path:
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def loss_curves(lines: Sequence[dict], path: Path, *, keys: Sequence[str] | None = None) -> Path:
+  """Train metrics (and eval ones on the same axes, dashed) against step."""
+  train = [l for l in lines if l.get("split") == "train"]
+  evals = [l for l in lines if l.get("split") == "eval"]
+  keys = list(keys or [k for k in (train[0] if train else {}) if k not in ("step", "split")])
+  fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4 * max(len(keys), 1), 3))
+  axes = np.atleast_1d(axes)
+  for ax, key in zip(axes, keys):
+    ax.plot([l["step"] for l in train], [l[key] for l in train], label=f"train {key}")
+    ev = [l for l in evals if key in l]
+    if ev:
+      ax.plot([l["step"] for l in ev], [l[key] for l in ev], "--o", label=f"eval {key}")
+    ax.set_xlabel("step")
+    ax.set_title(key)
+    ax.legend(fontsize=8)
+  return _save(fig, path)
+
+
+def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
+  """Counts with row-normalised colour (rows = true class)."""
+  cm = np.asarray(cm)
+  norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+  k = len(class_names)
+  fig, ax = plt.subplots(figsize=(1.0 + 0.7 * k, 0.8 + 0.7 * k))
+  ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+  for i in range(k):
+    for j in range(k):
+      ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+              color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+  ax.set_xticks(range(k), class_names, rotation=45, ha="right", fontsize=7)
+  ax.set_yticks(range(k), class_names, fontsize=7)
+  ax.set_xlabel("predicted")
+  ax.set_ylabel("true")
+  return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, *, cols: int = 8) -> Path:
+  """A grid of images (uint8 or float in [-1, 1]; [N, H, W, C]) with titles."""
+  images = np.asarray(images)
+  if images.dtype != np.uint8:
+    images = np.clip((images + 1.0) * 127.5, 0, 255).astype(np.uint8)
+  n = len(images)
+  rows = int(np.ceil(n / cols))
+  fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.55 * rows))
+  for ax in np.atleast_1d(axes).ravel():
+    ax.axis("off")
+  for ax, img, title in zip(np.atleast_1d(axes).ravel(), images, titles):
+    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
+    ax.set_title(title, fontsize=6)
+  return _save(fig, path)
+
+
+def pr_curve(precision: np.ndarray, recall: np.ndarray, path: Path, *, label: str = "") -> Path:
+  """A precision-recall curve (step-wise, as average precision sums it)."""
+  fig, ax = plt.subplots(figsize=(3.6, 3.2))
+  ax.step(recall, precision, where="post", label=label)
+  ax.set_xlabel("recall")
+  ax.set_ylabel("precision")
+  ax.set_xlim(0, 1.01)
+  ax.set_ylim(0, 1.01)
+  if label:
+    ax.legend(fontsize=8)
+  return _save(fig, path)
