@@ -13,3 +13,8 @@ from defects_jax.metrics.generation import feature_statistics
 from defects_jax.metrics.generation import frechet_distance
 from defects_jax.metrics.generation import mse
 from defects_jax.metrics.generation import ssim
+from defects_jax.metrics.inception import FIDInceptionV3
+from defects_jax.metrics.inception import domain_fid
+from defects_jax.metrics.inception import fid
+from defects_jax.metrics.inception import init_fid_inception
+from defects_jax.metrics.inception import load_fid_inception

@@ -1,0 +1,43 @@
+"""Tests of the report figures and report.md rendering."""
+
+import json
+
+import numpy as np
+import pytest
+
+from defects_jax import metrics
+from defects_jax.report import figures
+from defects_jax.report import write_report
+
+
+def test_figures_write_pngs(tmp_path):
+  lines = [{"step": s, "split": "train", "loss": 1.0 / s, "accuracy": 0.5} for s in (1, 2, 3)]
+  lines.append({"step": 3, "split": "eval", "accuracy": 0.6})
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, 2, 40)
+  p, r, _ = metrics.precision_recall_curve(y, rng.random(40))
+  paths = [
+      figures.loss_curves(lines, tmp_path / "c.png", keys=["loss", "accuracy"]),
+      figures.confusion_matrix(np.array([[5, 1], [2, 7]]), ["a", "b"], tmp_path / "cm.png"),
+      figures.image_grid(rng.integers(0, 255, (5, 8, 8, 1), dtype=np.uint8), list("abcde"),
+                         tmp_path / "g.png", cols=3),
+      figures.pr_curve(p, r, tmp_path / "pr.png", label="AP 0.5"),
+      figures.heatmap_overlays(rng.uniform(-1, 1, (2, 16, 8, 1)), rng.random((2, 4, 2)),
+                               tmp_path / "h.png", masks=np.zeros((2, 16, 8)),
+                               titles=["x", "y"]),
+  ]
+  for path in paths:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_write_report_renders_tables_figures_and_banners(tmp_path):
+  spec = {"title": "T", "banners": ["SYNTHETIC"], "facts": {"seed": 0, "acc": 0.5},
+          "tables": {"Metrics": [{"a": 1.0, "b": "x"}]}, "figures": {"Curves": "figures/c.png"},
+          "notes": ["n1"]}
+  (tmp_path / "report.json").write_text(json.dumps(spec))
+  text = write_report(tmp_path).read_text()
+  assert text.startswith("# T") and "> **SYNTHETIC**" in text
+  assert "| seed | 0 |" in text and "| 1.0000 | x |" in text
+  assert "![Curves](figures/c.png)" in text and "- n1" in text
+  with pytest.raises(FileNotFoundError, match="no report.json"):
+    write_report(tmp_path / "missing")
