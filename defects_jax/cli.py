@@ -24,7 +24,7 @@ from defects_jax import config as config_lib
 
 # experiment subcommand -> module with get_config(preset), run(cfg, out_dir),
 # evaluate_run(run_dir).
-EXPERIMENTS = {"quickstart": "experiments.quickstart"}
+EXPERIMENTS = {"quickstart": "experiments.quickstart", "weak_ksdd": "experiments.weak_ksdd"}
 
 
 def _experiment(name: str):

@@ -191,9 +191,10 @@ def kolektor_folds(source, *, num_folds: int = 3, seed: int = 0,
 
   Commutators (``kosNN``, linked ones merged into one group) are dealt to folds
   greedily: groups in order of decreasing positives (seeded shuffle among
-  ties), each to the fold with the fewest positives, then fewest images. So
-  every fold gets about a third of the 52 defective images and no commutator is
-  split.
+  ties); a group with defective images goes to the fold with the fewest
+  positives (then fewest images), a defect-free group to the fold with the
+  fewest negatives. So every fold gets about a third of the defective and of
+  the defect-free images, and no commutator is split.
 
   Returns:
     A Split with ``"fold_<k>"`` (the test images of fold k) for k < num_folds.
@@ -214,7 +215,10 @@ def kolektor_folds(source, *, num_folds: int = 3, seed: int = 0,
   pos, size = np.zeros(num_folds, int), np.zeros(num_folds, int)
   folds: list[list[str]] = [[] for _ in range(num_folds)]
   for g in order:
-    k = min(range(num_folds), key=lambda f: (pos[f], size[f], f))
+    if labels[members[g]].sum():  # balance positives first
+      k = min(range(num_folds), key=lambda f: (pos[f], size[f], f))
+    else:  # defect-free groups balance the negatives
+      k = min(range(num_folds), key=lambda f: (size[f] - pos[f], size[f], f))
     folds[k] += [ids[i] for i in members[g]]
     pos[k] += int(labels[members[g]].sum())
     size[k] += len(members[g])

@@ -199,6 +199,12 @@ class SyntheticDefects:
   def ids(self) -> list[str]:
     return [f"synthetic/{i}" for i in range(self.num_images)]
 
+  @property
+  def groups(self) -> list[str]:
+    """Each image is its own group (for grouped fold protocols such as
+    :func:`~defects_jax.data.kolektor_folds`): synthetic images share nothing."""
+    return self.ids
+
   def index_of(self, ids) -> list[int]:
     """Source indices of ids ``"synthetic/<i>"``."""
     from defects_jax.data.sources import DatasetError  # pylint: disable=g-import-not-at-top

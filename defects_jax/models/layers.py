@@ -18,7 +18,9 @@ class ConvBN(nn.Module):
     kernel_size: square kernel size.
     strides: square stride.
     activation: applied after BN (None for identity).
-    padding: flax padding ("SAME", "VALID", or explicit).
+    padding: flax padding ("SAME", "VALID", or explicit), or "REFLECT" for
+      same-size output with mirrored borders (odd kernels; each spatial side
+      must exceed kernel_size // 2).
   """
 
   features: int
@@ -29,10 +31,28 @@ class ConvBN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    padding = self.padding
+    if padding == "REFLECT":
+      x = reflect_pad(x, self.kernel_size // 2)
+      padding = "VALID"
     x = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
-                strides=(self.strides, self.strides), padding=self.padding, use_bias=False)(x)
+                strides=(self.strides, self.strides), padding=padding, use_bias=False)(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
     return self.activation(x) if self.activation is not None else x
+
+
+def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
+  """Mirror-pads the two spatial axes of NHWC ``x`` by ``pad`` (numpy "reflect")."""
+  if pad == 0:
+    return x
+  if min(x.shape[1], x.shape[2]) <= pad:
+    raise ValueError(f"reflect padding {pad} needs spatial size > {pad}, got {x.shape[1:3]}")
+  return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """2x2 max pooling with stride 2 (floor of odd sizes, as torch's default)."""
+  return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:

@@ -51,3 +51,26 @@ def write_report(run_dir: str | os.PathLike) -> Path:
   out = run_dir / "report.md"
   out.write_text("\n".join(lines))
   return out
+
+
+def new_run_dir(out_dir: str | os.PathLike, experiment: str) -> Path:
+  """A fresh ``out_dir/<experiment>/<YYYYmmdd-HHMMSS>[-k]`` path (not created)."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  run_dir = Path(out_dir) / experiment / stamp
+  k = 1
+  while run_dir.exists():
+    run_dir = Path(out_dir) / experiment / f"{stamp}-{k}"
+    k += 1
+  return run_dir
+
+
+def git_commit() -> str:
+  """Short hash of the checkout this package runs from, or "unknown"."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  try:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(__file__).parent, timeout=10)
+    return out.stdout.strip() or "unknown"
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
