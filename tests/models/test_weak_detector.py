@@ -1,0 +1,111 @@
+"""Tests of the LNet/DNet weak detector and the weak_ksdd stage steps."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from defects_jax import data
+from defects_jax import losses
+from defects_jax import models
+from defects_jax.models.weak_detector import SharedLayers
+from experiments import weak_ksdd as W
+
+
+def test_heatmap_is_one_eighth_and_logit_per_image():
+  m = models.WeakDetector(lnet_wide=16, dnet_hidden=8)
+  v = m.init(jax.random.key(0), jnp.zeros((1, 64, 128, 1)), train=False)
+  heat, logit = m.apply(v, jax.random.uniform(jax.random.key(1), (3, 64, 128, 1)), train=False)
+  assert heat.shape == (3, 8, 16) and logit.shape == (3,)
+  assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0
+  assert set(v["params"]) == {"shared", "lnet", "dnet"}
+
+
+def test_shared_layers_and_lnet_use_reflect_padding():
+  """A constant image stays spatially constant through reflect-padded convs
+  (zero padding would make the borders differ from the interior)."""
+  m = SharedLayers()
+  x = jnp.full((1, 64, 64, 1), 0.7)
+  v = m.init(jax.random.key(0), x, train=False)
+  f = m.apply(v, x, train=False)
+  assert f.shape == (1, 8, 8, 128)
+  np.testing.assert_allclose(f, jnp.broadcast_to(f[:, :1, :1], f.shape), rtol=1e-5, atol=1e-6)
+  det = models.WeakDetector(lnet_wide=16, dnet_hidden=8)
+  vd = det.init(jax.random.key(0), x, train=False)
+  heat = det.apply(vd, x, train=False, method=models.WeakDetector.heatmap)
+  np.testing.assert_allclose(heat, jnp.broadcast_to(heat[:, :1, :1], heat.shape), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  cfg = dataclasses.replace(W.get_config("smoke"), synthetic_images=36, stage1_iters=6,
+                            alpha_every=2, stage2_iters=3, stage2_decay_at=2, stage3_iters=2,
+                            lnet_wide=8, dnet_hidden=8)
+  src = W.load_source(cfg)
+  folds = data.kolektor_folds(src, num_folds=3, seed=0)
+  model, variables = W.init_model(cfg, jax.random.key(0))
+  pairs, test, split = W.fold_sources(cfg, src, folds, 0)
+  return cfg, src, folds, model, variables, pairs, test, split
+
+
+def _batches(pairs, n):
+  return [{k: v[None] for k, v in pairs[i].items()} for i in range(n)]
+
+
+@pytest.mark.parametrize("pair_batch", [True, False])
+def test_stage1_alpha_follows_collaborative_alpha(tiny, pair_batch):
+  cfg, _, _, model, variables, pairs, _, _ = tiny
+  cfg = dataclasses.replace(cfg, pair_batch=pair_batch)
+  tx1, _, _ = W.stage_txs(cfg, variables["params"])
+  state = W.stage_state(model, variables, tx1)
+  step = jax.jit(W.make_stage1_step(cfg))
+  for i, batch in enumerate(_batches(pairs, cfg.stage1_iters)):
+    state, m = step(state, batch, jax.random.key(i))
+    expected = losses.collaborative_alpha(i, alpha_init=cfg.alpha_init,
+                                          total_steps=cfg.stage1_iters,
+                                          update_every=cfg.alpha_every)
+    assert float(m["alpha"]) == pytest.approx(float(expected))
+  assert int(state.step) == cfg.stage1_iters * (1 if pair_batch else 2)
+  # Stage 1 trains shared + LNet only; DNet untouched.
+  same = jax.tree_util.tree_map(lambda a, b: bool(jnp.array_equal(a, b)),
+                                variables["params"]["dnet"], state.params["dnet"])
+  assert all(jax.tree_util.tree_leaves(same))
+
+
+def test_stage2_leaves_frozen_params_and_stats_bit_identical(tiny):
+  cfg, _, _, model, variables, pairs, _, _ = tiny
+  _, tx2, _ = W.stage_txs(cfg, variables["params"])
+  state = W.stage_state(model, variables, tx2)
+  step = jax.jit(W.make_stage2_step(cfg))
+  for i, batch in enumerate(_batches(pairs, 3)):
+    state, _ = step(state, batch, jax.random.key(i))
+  for part in ("shared", "lnet"):
+    for coll, new in (("params", state.params), ("batch_stats", state.batch_stats)):
+      for a, b in zip(jax.tree_util.tree_leaves(variables[coll][part]),
+                      jax.tree_util.tree_leaves(new[part])):
+        np.testing.assert_array_equal(a, b)
+  changed = [not np.array_equal(a, b) for a, b in zip(
+      jax.tree_util.tree_leaves(variables["params"]["dnet"]),
+      jax.tree_util.tree_leaves(state.params["dnet"]))]
+  assert any(changed)
+
+
+def test_folds_partition_without_id_overlap(tiny):
+  cfg, src, folds, *_ = tiny
+  all_ids = [i for k in range(3) for i in folds[f"fold_{k}"]]
+  assert sorted(all_ids) == sorted(src.ids)
+  for k in range(3):
+    split = data.kolektor_fold_split(folds, k)
+    assert not set(split["train"]) & set(split["test"])
+    assert len(split["train"]) + len(split["test"]) == len(src)
+
+
+def test_pixel_ap_upsamples_heat_by_eight():
+  heat = np.zeros((1, 2, 2))
+  heat[0, 1, 1] = 1.0
+  mask = np.zeros((1, 16, 16), np.uint8)
+  mask[0, 8:, 8:] = 1
+  ap, chance = W.pixel_ap(heat, mask)
+  assert ap == pytest.approx(1.0) and chance == pytest.approx(0.25)
