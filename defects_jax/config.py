@@ -61,3 +61,10 @@ def override(config, assignments: Sequence[str]):
 def to_dict(config) -> dict:
   """JSON-friendly dict of a config dataclass."""
   return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def select_preset(presets: dict, name: str):
+  """``presets[name]``, or a ValueError listing the presets."""
+  if name not in presets:
+    raise ValueError(f"unknown preset {name!r}; presets: {sorted(presets)}")
+  return presets[name]

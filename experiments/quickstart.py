@@ -62,9 +62,7 @@ PRESETS = {
 
 
 def get_config(preset: str = "default") -> Config:
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
-  return PRESETS[preset]
+  return config_lib.select_preset(PRESETS, preset)
 
 
 def _sources(cfg: Config):

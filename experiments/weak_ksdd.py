@@ -116,9 +116,7 @@ PRESETS = {
 
 
 def get_config(preset: str = "paper") -> Config:
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
-  return PRESETS[preset]
+  return config_lib.select_preset(PRESETS, preset)
 
 
 # --------------------------------------------------------------------------
