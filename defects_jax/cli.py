@@ -57,6 +57,8 @@ def main(argv=None) -> int:
   p.add_argument("run_dir")
   p = sub.add_parser("report", help="rebuild report.md of a run folder")
   p.add_argument("run_dir")
+  p.add_argument("--results", default=None, metavar="PATH",
+                 help="also render the run's tables to PATH (e.g. experiments/results/X.md)")
   sub.add_parser("losses-tour", help="jit every loss on seeded inputs and print a table")
   args = parser.parse_args(argv)
 
@@ -78,8 +80,10 @@ def main(argv=None) -> int:
     print(json.dumps(result, indent=1))
     return 0
   if args.command == "report":
-    from defects_jax.report import write_report  # pylint: disable=g-import-not-at-top
-    print(write_report(args.run_dir))
+    from defects_jax import report  # pylint: disable=g-import-not-at-top
+    print(report.write_report(args.run_dir))
+    if args.results:
+      print(report.write_results(args.run_dir, args.results))
     return 0
   if args.command == "losses-tour":
     from experiments import losses_tour  # pylint: disable=g-import-not-at-top

@@ -28,14 +28,17 @@ def _table(rows: list[dict]) -> str:
   return "\n".join(out)
 
 
-def write_report(run_dir: str | os.PathLike) -> Path:
-  """Renders ``run_dir/report.json`` to ``run_dir/report.md`` and returns its path."""
-  run_dir = Path(run_dir)
+def _load_spec(run_dir: Path) -> dict:
   spec_path = run_dir / "report.json"
   if not spec_path.is_file():
     raise FileNotFoundError(f"{spec_path}: no report.json; is {run_dir} a run folder?")
-  spec = json.loads(spec_path.read_text())
+  return json.loads(spec_path.read_text())
+
+
+def _render(spec: dict, *, figures: bool, command: str | None = None) -> str:
   lines = [f"# {spec['title']}", ""]
+  if command:
+    lines += ["Command that produced this file:", "", f"```\n{command}\n```", ""]
   for note in spec.get("banners", []):
     lines += [f"> **{note}**", ""]
   facts = spec.get("facts", {})
@@ -43,13 +46,38 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     lines += ["| | |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in facts.items()] + [""]
   for name, rows in spec.get("tables", {}).items():
     lines += [f"## {name}", "", _table(rows), ""]
-  for name, rel in spec.get("figures", {}).items():
-    lines += [f"## {name}", "", f"![{name}]({rel})", ""]
+  if figures:
+    for name, rel in spec.get("figures", {}).items():
+      lines += [f"## {name}", "", f"![{name}]({rel})", ""]
   notes = spec.get("notes", [])
   if notes:
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+  return "\n".join(lines)
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+  """Renders ``run_dir/report.json`` to ``run_dir/report.md`` and returns its path."""
+  run_dir = Path(run_dir)
   out = run_dir / "report.md"
-  out.write_text("\n".join(lines))
+  out.write_text(_render(_load_spec(run_dir), figures=True))
+  return out
+
+
+def write_results(run_dir: str | os.PathLike, path: str | os.PathLike, *,
+                  command: str | None = None) -> Path:
+  """Renders a run's report (tables, facts, notes; no figures, which stay in the
+  run folder) to a results file meant to be committed, e.g.
+  ``experiments/results/<experiment>.md``. Generated from the run, never typed."""
+  run_dir = Path(run_dir)
+  spec = _load_spec(run_dir)
+  if command is None:
+    cfg = json.loads((run_dir / "config.json").read_text())
+    sets = " ".join(f"--set {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in cfg.items() if k not in ("experiment", "preset"))
+    command = f"defects-jax {cfg.get('experiment')} --preset {cfg.get('preset')} {sets}".strip()
+  out = Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(_render(spec, figures=False, command=command))
   return out
 
 

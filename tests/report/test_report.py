@@ -41,3 +41,16 @@ def test_write_report_renders_tables_figures_and_banners(tmp_path):
   assert "![Curves](figures/c.png)" in text and "- n1" in text
   with pytest.raises(FileNotFoundError, match="no report.json"):
     write_report(tmp_path / "missing")
+
+
+def test_write_results_renders_tables_and_the_command(tmp_path):
+  from defects_jax.report import write_results
+  spec = {"title": "T", "facts": {"seed": 3}, "tables": {"M": [{"AP": 0.5}]},
+          "figures": {"F": "figures/f.png"}}
+  (tmp_path / "report.json").write_text(json.dumps(spec))
+  (tmp_path / "config.json").write_text(json.dumps({"experiment": "weak_ksdd",
+                                                    "preset": "smoke", "seed": 3,
+                                                    "widths": [1, 2]}))
+  text = write_results(tmp_path, tmp_path / "out" / "r.md").read_text()
+  assert "defects-jax weak_ksdd --preset smoke --set seed=3 --set widths=1,2" in text
+  assert "| 0.5000 |" in text and "![F]" not in text
