@@ -96,7 +96,8 @@ def train(
     checkpoint_every: 0 = only at the end.
     max_to_keep: checkpoints kept.
     resume: continue from the latest checkpoint in ``workdir`` if there is one.
-    progress: show a tqdm progress bar with the current loss.
+    progress: show a tqdm progress bar with the current loss (on a terminal;
+      non-interactive output such as CI logs gets none).
     description: progress-bar label.
 
   Returns:
@@ -134,8 +135,9 @@ def train(
 
   written: list[dict] = []
   pending: list[tuple[int, Metrics]] = []
-  bar = tqdm(total=num_steps, initial=start, desc=description, disable=not progress,
-             dynamic_ncols=True, leave=True)
+  # disable=None: tqdm shows the bar on a terminal and stays quiet in logs (CI).
+  bar = tqdm(total=num_steps, initial=start, desc=description,
+             disable=None if progress else True, dynamic_ncols=True, leave=True)
 
   def write(line: dict):
     with metrics_path.open("a") as f:
