@@ -116,9 +116,8 @@ def write_run_report(run_dir: Path, state, cfg: Config, wall_seconds: float) -> 
   short = [n.replace("synthetic-", "") for n in names]
   report.figures.image_grid(images[:24], [f"{short[t]}\n-> {short[p]}" for t, p in
                                           zip(y[:24], pred[:24])], figs / "predictions.png")
-  per_class = [next(i for i in range(len(train_src)) if i % len(names) == c)
-               for c in range(len(names))]
-  samples = np.stack([train_src[i + len(names) * j]["image"] for i in per_class for j in range(4)])
+  k = len(names)  # synthetic label = index mod k: images c, c + k, ... are of class c
+  samples = np.stack([train_src[c + k * j]["image"] for c in range(k) for j in range(4)])
   report.figures.image_grid(samples, [short[c] for c in range(len(names)) for _ in range(4)],
                             figs / "train_samples.png", cols=8)
   spec = {

@@ -124,6 +124,15 @@ def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
   return (arr > 0).astype(np.uint8)
 
 
+def _image_hw(path: Path) -> tuple[int, int]:
+  """(H, W) from the image header, without decoding the pixels."""
+  try:
+    with Image.open(path) as im:
+      return im.size[1], im.size[0]
+  except (OSError, SyntaxError, ValueError) as e:
+    raise DatasetError(f"{path}: cannot read image header ({e})") from e
+
+
 def _list_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
   """Image files of ``folder`` sorted by name; hidden files (``.*``) are ignored,
   any other unexpected file is an error."""
@@ -374,9 +383,7 @@ class KolektorSDD(_FileSource):
   def labels(self) -> np.ndarray:
     for it in self._items:
       if "label" not in it:
-        with Image.open(it["path"]) as im:
-          hw = im.size[::-1]
-        it["label"] = int(read_mask(it["mask"], hw).any())
+        it["label"] = int(read_mask(it["mask"], _image_hw(it["path"])).any())
     return super().labels
 
   @property
@@ -460,13 +467,21 @@ class CrackForest(_FileSource):
       raise DatasetError(f"{path}: Segmentation is {seg.shape} but its image is {shape}")
     return np.isin(seg, self.crack_labels).astype(np.uint8)
 
+  def _read_gt(self, item, hw) -> np.ndarray:
+    if item["gt_kind"] == "mat":
+      return self._read_mat(item["gt"], hw)
+    return read_mask(item["gt"], hw)
+
   def _load(self, item):
     image = read_image(item["path"], ("RGB",))
-    if item["gt_kind"] == "mat":
-      mask = self._read_mat(item["gt"], image.shape[:2])
-    else:
-      mask = read_mask(item["gt"], image.shape[:2])
-    return {"image": image, "mask": mask, "label": np.int32(1), "id": item["id"]}
+    return {"image": image, "mask": self._read_gt(item, image.shape[:2]),
+            "label": np.int32(1), "id": item["id"]}
+
+  def mask(self, index: int) -> np.ndarray:
+    """The crack mask of item ``index`` (uint8 [H, W] in {0, 1}) without decoding
+    the image (its size comes from the header)."""
+    item = self._items[index]
+    return self._read_gt(item, _image_hw(item["path"]))
 
 
 # --------------------------------------------------------------------------

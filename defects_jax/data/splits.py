@@ -309,7 +309,7 @@ class CrackForestPatches:
     self._items: list[tuple[int, int, int, str, int]] = []
     self.num_ambiguous = 0
     for idx, img_id in zip(source.index_of(image_ids), image_ids):
-      mask = source[idx]["mask"]
+      mask = source.mask(idx)  # masks only: the images are decoded per patch later
       h, w = mask.shape
       if h < patch_size or w < patch_size:
         raise DatasetError(f"{img_id}: image {w}x{h} smaller than patch {patch_size}")
