@@ -163,12 +163,19 @@ class SyntheticDefects:
     seed: base seed; image i depends only on (seed, i).
     variant: ``"classes"`` or ``"defect_mask"``.
     defect_fraction: share of defective images for ``"defect_mask"``.
+    defect_kinds: for ``"defect_mask"``, the kinds a defective image draws
+      from (indices 0-5 or names of ``SYNTHETIC_CLASSES``, with or without the
+      ``synthetic-`` prefix); default all six. Localisation experiments use the
+      compact kinds (crazing, inclusion, rolled-in scale, scratches): pitted
+      surface and patches cover most of the image, so there is nothing to
+      localise.
   """
 
   is_synthetic = True
 
   def __init__(self, num_images: int = 1200, *, image_size: int | tuple[int, int] = 64,
-               seed: int = 0, variant: str = "classes", defect_fraction: float = 0.5):
+               seed: int = 0, variant: str = "classes", defect_fraction: float = 0.5,
+               defect_kinds=None):
     if variant not in ("classes", "defect_mask"):
       raise ValueError(f'variant must be "classes" or "defect_mask", got {variant!r}')
     h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
@@ -176,11 +183,34 @@ class SyntheticDefects:
       raise ValueError(f"need num_images >= 1 and image_size >= 16, got {num_images}, {(h, w)}")
     if not 0.0 <= defect_fraction <= 1.0:
       raise ValueError(f"defect_fraction must be in [0, 1], got {defect_fraction}")
+    self.defect_kinds = self._kinds(defect_kinds)
+    if variant == "classes" and defect_kinds is not None:
+      raise ValueError('defect_kinds applies to variant="defect_mask" only')
     self.num_images, self.image_size = int(num_images), (int(h), int(w))
     self.seed, self.variant, self.defect_fraction = int(seed), variant, float(defect_fraction)
     self.class_names = (SYNTHETIC_CLASSES if variant == "classes"
                         else ("synthetic-defect-free", "synthetic-defective"))
     self.num_classes = len(self.class_names)
+
+  @staticmethod
+  def _kinds(kinds) -> tuple[int, ...]:
+    if kinds is None:
+      return tuple(range(len(SYNTHETIC_CLASSES)))
+    out = []
+    for k in kinds:
+      if isinstance(k, str):
+        name = k if k.startswith("synthetic-") else f"synthetic-{k}"
+        if name not in SYNTHETIC_CLASSES:
+          raise ValueError(f"unknown defect kind {k!r}; expected one of {SYNTHETIC_CLASSES}")
+        out.append(SYNTHETIC_CLASSES.index(name))
+      elif isinstance(k, (int, np.integer)) and 0 <= int(k) < len(SYNTHETIC_CLASSES):
+        out.append(int(k))
+      else:
+        raise ValueError(f"unknown defect kind {k!r}; expected 0-5 or a name in "
+                         f"{SYNTHETIC_CLASSES}")
+    if not out:
+      raise ValueError("defect_kinds is empty")
+    return tuple(out)
 
   def __len__(self) -> int:
     return self.num_images
@@ -228,7 +258,8 @@ class SyntheticDefects:
     if self.variant == "classes":
       kind = label
     else:
-      kind = int(rng.integers(0, 6)) if label else -1
+      kinds = self.defect_kinds
+      kind = kinds[int(rng.integers(0, len(kinds)))] if label else -1
     if kind >= 0:
       delta, mask = _render(kind, rng, h, w)
       img = img + delta
@@ -240,4 +271,6 @@ class SyntheticDefects:
 
   def __repr__(self) -> str:
     return (f"SyntheticDefects(SYNTHETIC, variant={self.variant!r}, n={self.num_images}, "
-            f"size={self.image_size}, seed={self.seed})")
+            f"size={self.image_size}, seed={self.seed}"
+            + (f", defect_kinds={self.defect_kinds}" if self.defect_kinds != tuple(range(6))
+               else "") + ")")

@@ -21,8 +21,10 @@ hidden width: the paper says "266 nodes" while concatenating 256 + 1 = 257
 values, so it is ``dnet_hidden`` (default 266); LNet's last layer is a plain
 1x1 conv with bias (no BN) before the sigmoid, reading the garbled sentence on
 its "batch normalization layer and non-linear ReLU" as applying to the layers
-before it. ``lnet_wide`` (default 512) is configurable so CPU smoke runs can
-shrink the 15x15 layer.
+before it. ``lnet_wide`` (default 512) and ``lnet_kernel`` (default 15) are
+configurable so reduced-resolution runs can shrink the 15x15 layer: its
+receptive field must stay a fraction of the image, or LNet can satisfy the
+weak loss with a uniform heat map (see experiments/weak_ksdd.py).
 """
 
 from __future__ import annotations
@@ -53,12 +55,13 @@ class LNet(nn.Module):
   """Heat map [B, h, w] in (0, 1) from shared features (reflect padding)."""
 
   wide: int = 512
+  kernel: int = 15
 
   @nn.compact
   def __call__(self, f, *, train: bool):
     x = ConvBN(64, 5, padding="REFLECT", name="conv0")(f, train=train)
     x = ConvBN(64, 5, padding="REFLECT", name="conv1")(x, train=train)
-    x = ConvBN(self.wide, 15, padding="REFLECT", name="conv2")(x, train=train)
+    x = ConvBN(self.wide, self.kernel, padding="REFLECT", name="conv2")(x, train=train)
     logits = nn.Conv(1, (1, 1), name="conv3")(x)
     return jax.nn.sigmoid(logits[..., 0].astype(jnp.float32))
 
@@ -96,11 +99,12 @@ class WeakDetector(nn.Module):
   """
 
   lnet_wide: int = 512
+  lnet_kernel: int = 15
   dnet_hidden: int = 266
 
   def setup(self):
     self.shared = SharedLayers()
-    self.lnet = LNet(self.lnet_wide)
+    self.lnet = LNet(self.lnet_wide, self.lnet_kernel)
     self.dnet = DNet(self.dnet_hidden)
 
   def heatmap(self, x, *, train: bool):

@@ -104,3 +104,25 @@ def test_bad_arguments():
     data.SyntheticDefects(10, image_size=8)
   with pytest.raises(IndexError):
     data.SyntheticDefects(10)[10]
+
+
+def test_defect_kinds_restricts_the_defects_and_keeps_the_default_stream():
+  SyntheticDefects = data.SyntheticDefects
+  full = SyntheticDefects(40, image_size=48, variant="defect_mask", seed=3)
+  same = SyntheticDefects(40, image_size=48, variant="defect_mask", seed=3,
+                          defect_kinds=range(6))
+  for i in range(40):
+    np.testing.assert_array_equal(full[i]["image"], same[i]["image"])
+  compact = SyntheticDefects(60, image_size=64, variant="defect_mask", seed=3,
+                             defect_kinds=("scratches", "synthetic-inclusion"))
+  assert compact.defect_kinds == (5, 1) and "defect_kinds" in repr(compact)
+  areas = [compact[i]["mask"].mean() for i in range(60) if compact[i]["label"] == 1]
+  assert areas and max(areas) < 0.2  # neither patches nor pitted surface
+  np.testing.assert_array_equal(compact.labels, SyntheticDefects(
+      60, image_size=64, variant="defect_mask", seed=3).labels)
+  with pytest.raises(ValueError, match="unknown defect kind 'rust'"):
+    SyntheticDefects(4, variant="defect_mask", defect_kinds=["rust"])
+  with pytest.raises(ValueError, match="unknown defect kind 7"):
+    SyntheticDefects(4, variant="defect_mask", defect_kinds=[7])
+  with pytest.raises(ValueError, match="defect_mask"):
+    SyntheticDefects(4, variant="classes", defect_kinds=[1])
