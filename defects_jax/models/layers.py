@@ -3,11 +3,176 @@ change (e.g. a faster CPU convolution) reaches all of them."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+Padding = str | int | Sequence[tuple[int, int]]
+LOWERINGS = ("auto", "xla", "taps")
+# Output maps with at most this many positions use the shifted-matmul lowering
+# on CPU (see conv2d; measured in bench/RESULTS.md).
+CPU_TAPS_MAX_POSITIONS = 4
+
+
+def _pairs(v, n=2) -> tuple[int, ...]:
+  return (int(v),) * n if isinstance(v, (int, np.integer)) else tuple(int(u) for u in v)
+
+
+def _explicit_padding(padding: Padding, in_hw, kernel_hw, strides) -> list[tuple[int, int]]:
+  if isinstance(padding, str):
+    if padding.upper() not in ("SAME", "VALID"):
+      raise ValueError(f"padding must be 'SAME', 'VALID', an int or pairs, got {padding!r}")
+    return list(jax.lax.padtype_to_pads(in_hw, kernel_hw, strides, padding.upper()))
+  if isinstance(padding, (int, np.integer)):
+    return [(int(padding), int(padding))] * 2
+  pads = [tuple(int(u) for u in p) for p in padding]
+  if len(pads) != 2 or any(len(p) != 2 for p in pads):
+    raise ValueError(f"explicit padding must be ((top, bottom), (left, right)), got {padding}")
+  return pads
+
+
+def choose_lowering(out_hw: tuple[int, int], kernel_hw: tuple[int, int], groups: int,
+                    in_channels: int, backend: str | None = None) -> str:
+  """The lowering ``conv2d(..., lowering="auto")`` picks, from static shapes.
+
+  On CPU, XLA's convolution runs at a few GFLOP/s when the output map is tiny
+  (a 3x3 conv 512->512 on 2x2 maps: 189 ms against 2.2 ms as nine shifted
+  matmuls; issue 7), while from 4x4 maps up it reaches 300-400 GFLOP/s. So on
+  CPU, outputs with at most ``CPU_TAPS_MAX_POSITIONS`` positions take the
+  shifted-matmul path ("taps"); everything else, and every other backend,
+  keeps XLA's convolution ("xla"). Grouped convolutions other than depthwise
+  always keep "xla".
+  """
+  backend = backend or jax.default_backend()
+  if backend != "cpu":
+    return "xla"
+  if groups not in (1, in_channels):
+    return "xla"
+  if out_hw[0] * out_hw[1] <= CPU_TAPS_MAX_POSITIONS:
+    return "taps"
+  return "xla"
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
+           padding: Padding = "SAME", feature_group_count: int = 1,
+           lowering: str = "auto", precision: Any = None) -> jax.Array:
+  """2-D cross-correlation, NHWC x HWIO -> NHWC, with a choice of lowering.
+
+  Equal in value and gradient to ``jax.lax.conv_general_dilated`` with the
+  same arguments (to float32 rounding); the lowering only changes speed.
+
+  Lowerings:
+    * ``"xla"``: ``lax.conv_general_dilated``.
+    * ``"taps"``: the sum over kernel taps (i, j) of a strided slice of the
+      padded input times ``kernel[i, j]``: an einsum over channels per tap
+      (dense), or an elementwise product per tap (depthwise). Fast on CPU when
+      the output map is tiny, where XLA:CPU's convolution is slow.
+    * ``"auto"``: :func:`choose_lowering` from the static shapes.
+
+  Args:
+    x: float[B, H, W, C_in].
+    kernel: float[kh, kw, C_in / groups, C_out].
+    strides: int or (sh, sw).
+    padding: "SAME", "VALID", an int (both sides, both axes; torch style) or
+      ((top, bottom), (left, right)).
+    feature_group_count: 1 (dense), C_in (depthwise, C_out a multiple of
+      C_in), or another divisor of C_in (always "xla").
+    lowering: "auto", "xla" or "taps".
+    precision: passed to the XLA conv / einsum.
+
+  Returns:
+    [B, H_out, W_out, C_out] in the promoted dtype of x and kernel.
+  """
+  if x.ndim != 4 or kernel.ndim != 4:
+    raise ValueError(f"conv2d expects x [B, H, W, C] and kernel [kh, kw, C/g, O], got "
+                     f"{x.shape} and {kernel.shape}")
+  if lowering not in LOWERINGS:
+    raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
+  strides = _pairs(strides)
+  kh, kw, kin, cout = kernel.shape
+  cin, groups = x.shape[-1], int(feature_group_count)
+  if cin % groups or kin * groups != cin or cout % groups:
+    raise ValueError(f"kernel {kernel.shape} does not fit input channels {cin} with "
+                     f"feature_group_count={groups}")
+  pads = _explicit_padding(padding, x.shape[1:3], (kh, kw), strides)
+  out_hw = tuple((x.shape[1 + a] + sum(pads[a]) - (kh, kw)[a]) // strides[a] + 1
+                 for a in range(2))
+  if min(out_hw) < 1:
+    raise ValueError(f"conv2d output would be empty: input {x.shape}, kernel {kernel.shape}, "
+                     f"padding {pads}, strides {strides}")
+  if lowering == "auto":
+    lowering = choose_lowering(out_hw, (kh, kw), groups, cin)
+  if lowering == "taps" and groups not in (1, cin):
+    lowering = "xla"
+  if lowering == "xla":
+    return jax.lax.conv_general_dilated(
+        x, kernel, strides, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups, precision=precision)
+  xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+  b, (ho, wo), (sh, sw) = x.shape[0], out_hw, strides
+  depthwise = groups == cin and groups > 1
+  if depthwise and cout != cin:  # channel multiplier m: output channel c*m + r reads input c
+    xp = jnp.repeat(xp, cout // cin, axis=-1)
+  out = None
+  for i in range(kh):
+    for j in range(kw):
+      xs = jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1,
+                                             xp.shape[-1]), (1, sh, sw, 1))
+      if depthwise:
+        term = xs * kernel[i, j, 0]
+      else:
+        term = jnp.einsum("bhwc,cd->bhwd", xs, kernel[i, j], precision=precision)
+      out = term if out is None else out + term
+  return out
+
+
+class Conv(nn.Module):
+  """``flax.linen.Conv`` for 2-D NHWC inputs, through :func:`conv2d` (so every
+  model gets the CPU small-map lowering). Parameters ``kernel`` [kh, kw,
+  C_in / groups, features] and ``bias`` [features], as ``nn.Conv``.
+
+  Attributes:
+    features: output channels.
+    kernel_size: int or (kh, kw).
+    strides: int or (sh, sw).
+    padding: "SAME", "VALID", int (torch style, both sides) or explicit pairs.
+    feature_group_count: groups (C_in for depthwise).
+    use_bias: add a bias.
+    lowering: see :func:`conv2d` ("auto" by default).
+    kernel_init, bias_init: initialisers.
+    dtype: computation dtype (None: promote inputs and params).
+  """
+
+  features: int
+  kernel_size: int | Sequence[int] = 3
+  strides: int | Sequence[int] = 1
+  padding: Padding = "SAME"
+  feature_group_count: int = 1
+  use_bias: bool = True
+  lowering: str = "auto"
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kh, kw = _pairs(self.kernel_size)
+    cin = x.shape[-1]
+    if cin % self.feature_group_count:
+      raise ValueError(f"input channels {cin} not divisible by feature_group_count="
+                       f"{self.feature_group_count}")
+    kernel = self.param("kernel", self.kernel_init,
+                        (kh, kw, cin // self.feature_group_count, self.features))
+    if self.dtype is not None:
+      x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    y = conv2d(x, kernel, strides=self.strides, padding=self.padding,
+               feature_group_count=self.feature_group_count, lowering=self.lowering)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
+    return y
 
 
 class ConvBN(nn.Module):
@@ -35,8 +200,8 @@ class ConvBN(nn.Module):
     if padding == "REFLECT":
       x = reflect_pad(x, self.kernel_size // 2)
       padding = "VALID"
-    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
-                strides=(self.strides, self.strides), padding=padding, use_bias=False)(x)
+    x = Conv(self.features, self.kernel_size, strides=self.strides, padding=padding,
+             use_bias=False, name="Conv_0")(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
     return self.activation(x) if self.activation is not None else x
 
