@@ -3,6 +3,7 @@ change (e.g. a faster CPU convolution) reaches all of them."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -12,6 +13,9 @@ import numpy as np
 
 Padding = str | int | Sequence[tuple[int, int]]
 LOWERINGS = ("auto", "xla", "taps")
+# Read at trace time: "xla" or "taps" forces that lowering wherever "auto" is
+# asked for (the benchmark's before/after switch); unset or "auto": the rule.
+LOWERING_ENV = "DEFECTS_JAX_CONV_LOWERING"
 # Output maps with at most this many positions use the shifted-matmul lowering
 # on CPU (see conv2d; measured in bench/RESULTS.md).
 CPU_TAPS_MAX_POSITIONS = 4
@@ -38,19 +42,34 @@ def choose_lowering(out_hw: tuple[int, int], kernel_hw: tuple[int, int], groups:
                     in_channels: int, backend: str | None = None) -> str:
   """The lowering ``conv2d(..., lowering="auto")`` picks, from static shapes.
 
-  On CPU, XLA's convolution runs at a few GFLOP/s when the output map is tiny
-  (a 3x3 conv 512->512 on 2x2 maps: 189 ms against 2.2 ms as nine shifted
-  matmuls; issue 7), while from 4x4 maps up it reaches 300-400 GFLOP/s. So on
-  CPU, outputs with at most ``CPU_TAPS_MAX_POSITIONS`` positions take the
-  shifted-matmul path ("taps"); everything else, and every other backend,
-  keeps XLA's convolution ("xla"). Grouped convolutions other than depthwise
-  always keep "xla".
+  Measured with ``bench/conv_bench.py`` (table in bench/RESULTS.md; 2-core
+  AVX-512 CPU, jax 0.10.2, batch 32, forward + backward):
+
+  * dense convs: XLA:CPU runs at a few GFLOP/s when the output map is tiny (a
+    3x3 conv 512->512 on 2x2 maps: 547 ms against 12 ms as nine shifted
+    matmuls), while from 4x4 outputs up it reaches 170-200 GFLOP/s and beats
+    the taps. So outputs with at most ``CPU_TAPS_MAX_POSITIONS`` positions take
+    "taps".
+  * depthwise convs: XLA:CPU's grouped convolution runs below 1 GFLOP/s at
+    every size measured (2x2 to 64x64 maps), 3-50x slower than the per-tap
+    elementwise products; so every depthwise conv takes "taps".
+  * other grouped convolutions, and every non-CPU backend: "xla".
+
+  The environment variable ``DEFECTS_JAX_CONV_LOWERING`` ("xla" or "taps"),
+  read when a function is traced, overrides the rule.
   """
+  forced = os.environ.get(LOWERING_ENV, "auto")
+  if forced not in LOWERINGS:
+    raise ValueError(f"{LOWERING_ENV}={forced!r}; expected one of {LOWERINGS}")
+  if forced == "xla" or (forced == "taps" and groups in (1, in_channels)):
+    return forced
   backend = backend or jax.default_backend()
   if backend != "cpu":
     return "xla"
   if groups not in (1, in_channels):
     return "xla"
+  if groups > 1:  # depthwise
+    return "taps"
   if out_hw[0] * out_hw[1] <= CPU_TAPS_MAX_POSITIONS:
     return "taps"
   return "xla"

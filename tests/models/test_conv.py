@@ -57,6 +57,18 @@ def test_auto_picks_taps_only_for_tiny_outputs_on_cpu():
   assert layers.choose_lowering((8, 8), (3, 3), 1, 64, backend="cpu") == "xla"
   assert layers.choose_lowering((2, 2), (3, 3), 1, 512, backend="gpu") == "xla"
   assert layers.choose_lowering((1, 1), (3, 3), 2, 8, backend="cpu") == "xla"  # grouped
+  assert layers.choose_lowering((64, 64), (3, 3), 32, 32, backend="cpu") == "taps"  # depthwise
+  assert layers.choose_lowering((64, 64), (3, 3), 32, 32, backend="gpu") == "xla"
+
+
+def test_env_variable_forces_a_lowering(monkeypatch):
+  monkeypatch.setenv(layers.LOWERING_ENV, "xla")
+  assert layers.choose_lowering((1, 1), (3, 3), 1, 8, backend="cpu") == "xla"
+  monkeypatch.setenv(layers.LOWERING_ENV, "taps")
+  assert layers.choose_lowering((9, 9), (3, 3), 1, 8, backend="gpu") == "taps"
+  monkeypatch.setenv(layers.LOWERING_ENV, "fastest")
+  with pytest.raises(ValueError, match="DEFECTS_JAX_CONV_LOWERING"):
+    layers.choose_lowering((9, 9), (3, 3), 1, 8)
 
 
 def test_conv_module_matches_flax_conv_params_and_output():

@@ -1,0 +1,238 @@
+"""Train-step speed and memory, JAX vs plain PyTorch, in one run.
+
+Run (from the repository root; torch from the ``bench`` extra):
+  python bench/train_step_bench.py                       # ResNet18 + MobileNetV2, 64 and 128
+  python bench/train_step_bench.py --lowering xla        # "before": XLA's conv everywhere
+  python bench/train_step_bench.py --models resnet18 --sizes 64 --steps 30
+
+For each (model, input size) it times, for JAX and for PyTorch, the same
+architecture (defects_jax.models / bench/torch_models.py, torchvision layout),
+optimiser (SGD, lr 0.01, momentum 0.9), loss (softmax cross-entropy), batch
+(--batch x size x size x 1, 6 classes) in training mode:
+
+* compile / first step: JAX ``jit(...).lower(...).compile()`` time; PyTorch's
+  first step (eager: no compile);
+* step time: median and interquartile range over --steps steps after
+  --warmup steps, each step waited for (``block_until_ready`` /
+  synchronous CPU torch, ``torch.cuda.synchronize`` on GPU); images/s from
+  the median;
+* peak memory: each measurement runs in its own child process; on CPU the
+  child's peak resident set (ru_maxrss, includes the framework itself), on GPU
+  the framework's peak device allocation.
+
+Prints a markdown table with JAX/PyTorch throughput ratios. Both frameworks use
+all the machine's cores (torch.get_num_threads() is printed). Results are
+recorded in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NUM_CLASSES = 6
+
+
+def _batch(batch, size, seed=0):
+  rng = np.random.default_rng(seed)
+  return (rng.standard_normal((batch, size, size, 1)).astype(np.float32),
+          rng.integers(0, NUM_CLASSES, batch).astype(np.int32))
+
+
+def _summary(times, batch):
+  times = sorted(times)
+  q1, med, q3 = np.percentile(times, [25, 50, 75])
+  return {"median_ms": 1e3 * med, "iqr_ms": 1e3 * (q3 - q1), "min_ms": 1e3 * times[0],
+          "images_per_s": batch / med, "steps": len(times)}
+
+
+def _peak_rss_mib():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_jax(model_name, size, batch, steps, warmup):
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from defects_jax import models  # pylint: disable=g-import-not-at-top
+  from defects_jax import train  # pylint: disable=g-import-not-at-top
+
+  x, y = _batch(batch, size)
+  model = models.ZOO[model_name](num_classes=NUM_CLASSES)
+  variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, size, size, 1)), train=False))(
+      jax.random.key(0))
+  state = train.TrainState.create(apply_fn=model.apply, variables=variables,
+                                  tx=optax.sgd(0.01, momentum=0.9))
+  donate = (0,) if jax.default_backend() != "cpu" else ()
+  step = jax.jit(train.classifier_train_step, donate_argnums=donate)
+  batch_d = {"image": jnp.asarray(x), "label": jnp.asarray(y)}
+  key = jax.random.key(1)
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch_d, key).compile()
+  compile_s = time.perf_counter() - t0
+  times = []
+  for i in range(warmup + steps):
+    t = time.perf_counter()
+    state, m = compiled(state, batch_d, jax.random.fold_in(key, i))
+    jax.block_until_ready(m["loss"])
+    if i >= warmup:
+      times.append(time.perf_counter() - t)
+  if not np.isfinite(float(m["loss"])):
+    raise FloatingPointError(f"JAX {model_name} loss is not finite")
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if dev.platform != "cpu" else None
+  peak = (stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats
+          else _peak_rss_mib())
+  return {"compile_s": compile_s, "peak_mib": peak,
+          "memory": "device" if stats else "process RSS", "device": dev.device_kind,
+          "jax": jax.__version__, **_summary(times, batch)}
+
+
+def run_torch(model_name, size, batch, steps, warmup):
+  import torch  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(HERE))
+  import torch_models  # pylint: disable=g-import-not-at-top
+
+  dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  x, y = _batch(batch, size)
+  xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(dev)
+  yt = torch.from_numpy(y.astype(np.int64)).to(dev)
+  torch.manual_seed(0)
+  model = torch_models.build(model_name, NUM_CLASSES, in_channels=1).to(dev).train()
+  opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+  loss_fn = torch.nn.CrossEntropyLoss()
+  sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    loss = loss_fn(model(xt), yt)
+    loss.backward()
+    opt.step()
+    return loss
+
+  t0 = time.perf_counter()
+  step()
+  sync()
+  first_s = time.perf_counter() - t0
+  times = []
+  for i in range(warmup + steps):
+    t = time.perf_counter()
+    loss = step()
+    sync()
+    if i >= warmup:
+      times.append(time.perf_counter() - t)
+  if not np.isfinite(loss.item()):
+    raise FloatingPointError(f"PyTorch {model_name} loss is not finite")
+  peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _peak_rss_mib())
+  return {"compile_s": first_s, "peak_mib": peak,
+          "memory": "device" if dev.type == "cuda" else "process RSS",
+          "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+          "torch": torch.__version__, "threads": torch.get_num_threads(),
+          **_summary(times, batch)}
+
+
+def worker(spec: dict) -> dict:
+  fn = run_jax if spec["framework"] == "jax" else run_torch
+  return fn(spec["model"], spec["size"], spec["batch"], spec["steps"], spec["warmup"])
+
+
+def measure(spec: dict, lowering: str) -> dict:
+  """Runs one measurement in a fresh child process (clean peak memory)."""
+  env = dict(os.environ, DEFECTS_JAX_CONV_LOWERING=lowering,
+             PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+  proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
+                        capture_output=True, text=True, check=False)
+  if proc.returncode != 0:
+    raise RuntimeError(f"benchmark child {spec} failed:\n{proc.stderr[-3000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cpu_name() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown CPU"
+
+
+def git_commit() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+
+
+def table(rows: list[dict]) -> str:
+  lines = ["| model | input | framework | compile / first step (s) | step median (ms) | "
+           "IQR (ms) | images/s | peak memory (MiB) | JAX/PyTorch throughput |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+  for r in rows:
+    ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
+    lines.append(f"| {r['model']} | {r['batch']}x{r['size']}x{r['size']}x1 | {r['framework']} | "
+                 f"{r['compile_s']:.1f} | {r['median_ms']:.1f} | {r['iqr_ms']:.1f} | "
+                 f"{r['images_per_s']:,.0f} | {r['peak_mib']:,.0f} ({r['memory']}) | {ratio} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--models", default="resnet18,mobilenet_v2")
+  p.add_argument("--sizes", default="64,128")
+  p.add_argument("--batch", type=int, default=32)
+  p.add_argument("--steps", type=int, default=20)
+  p.add_argument("--warmup", type=int, default=3)
+  p.add_argument("--frameworks", default="jax,torch")
+  p.add_argument("--lowering", default="auto", choices=["auto", "xla", "taps"],
+                 help="JAX conv lowering (DEFECTS_JAX_CONV_LOWERING): auto = the CPU rule")
+  p.add_argument("--json", help="also write the rows as JSON here")
+  p.add_argument("--worker", help=argparse.SUPPRESS)
+  args = p.parse_args(argv)
+  if args.worker:
+    print(json.dumps(worker(json.loads(args.worker))))
+    return 0
+  rows = []
+  for model in args.models.split(","):
+    for size in (int(s) for s in args.sizes.split(",")):
+      pair = {}
+      for fw in args.frameworks.split(","):
+        spec = {"framework": fw, "model": model, "size": size, "batch": args.batch,
+                "steps": args.steps, "warmup": args.warmup}
+        r = {**spec, **measure(spec, args.lowering)}
+        pair[fw] = r
+        rows.append(r)
+        print(f"  {model} {size} {fw}: {r['median_ms']:.1f} ms/step", file=sys.stderr)
+      if "jax" in pair and "torch" in pair:
+        pair["jax"]["ratio"] = pair["jax"]["images_per_s"] / pair["torch"]["images_per_s"]
+  jax_row = next((r for r in rows if r["framework"] == "jax"), {})
+  torch_row = next((r for r in rows if r["framework"] == "torch"), {})
+  head = (f"train_step_bench: {cpu_name()}, {os.cpu_count()} CPUs, python "
+          f"{platform.python_version()}, jax {jax_row.get('jax', '-')} on "
+          f"{jax_row.get('device', '-')}, torch {torch_row.get('torch', '-')} on "
+          f"{torch_row.get('device', '-')} ({torch_row.get('threads', '-')} threads), "
+          f"commit {git_commit()}; conv lowering {args.lowering}; {args.steps} timed steps "
+          f"after {args.warmup} warm-up; SGD momentum, cross-entropy, 6 classes")
+  print(head)
+  print(table(rows))
+  if args.json:
+    Path(args.json).write_text(json.dumps({"header": head, "rows": rows}, indent=1))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
