@@ -234,46 +234,9 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
   return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
-def max_pool(x: jax.Array, window: int, strides: int, padding: int = 0, *,
-             lowering: str = "auto") -> jax.Array:
-  """Max pooling of NHWC ``x`` (square window, torch-style symmetric padding
-  with -inf, floor of partial windows).
-
-  On CPU ("auto") it is the maximum over window-many strided slices: XLA:CPU's
-  max-pool gradient (select-and-scatter) is slow, e.g. ResNet's 3x3/2 pool on
-  32x64x64x64 takes 165 ms forward + backward against 35 ms as slices
-  (bench/RESULTS.md). Values are equal; the gradient differs only at ties,
-  where the slice form splits it between the tied inputs (both are valid
-  subgradients). Elsewhere ("xla") it is ``flax.linen.max_pool``.
-  """
-  if lowering not in LOWERINGS:
-    raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
-  if lowering == "auto":
-    forced = os.environ.get(LOWERING_ENV, "auto")
-    lowering = forced if forced != "auto" else (
-        "taps" if jax.default_backend() == "cpu" else "xla")
-  pads = ((padding, padding), (padding, padding))
-  if lowering == "xla":
-    return nn.max_pool(x, (window, window), strides=(strides, strides), padding=pads)
-  b, h, w, c = x.shape
-  ho, wo = (h + 2 * padding - window) // strides + 1, (w + 2 * padding - window) // strides + 1
-  if min(ho, wo) < 1:
-    raise ValueError(f"max_pool output would be empty for input {x.shape}")
-  if padding:
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-jnp.inf)
-  out = None
-  for i in range(window):
-    for j in range(window):
-      s = jax.lax.slice(x, (0, i, j, 0), (b, i + (ho - 1) * strides + 1,
-                                          j + (wo - 1) * strides + 1, c),
-                        (1, strides, strides, 1))
-      out = s if out is None else jnp.maximum(out, s)
-  return out
-
-
 def max_pool_2x2(x: jax.Array) -> jax.Array:
   """2x2 max pooling with stride 2 (floor of odd sizes, as torch's default)."""
-  return max_pool(x, 2, 2)
+  return nn.max_pool(x, (2, 2), strides=(2, 2), padding="VALID")
 
 
 def global_avg_pool(x: jax.Array) -> jax.Array:

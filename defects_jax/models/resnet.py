@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.models.layers import Conv
-from defects_jax.models.layers import max_pool
 
 # torchvision's initialisers: kaiming normal (fan_out, relu) for convs.
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -108,7 +107,7 @@ class ResNet(nn.Module):
     x = Conv(self.width, 7, 2, padding=3, use_bias=False, kernel_init=conv_init,
              name="conv1")(x)
     x = nn.relu(batch_norm(train, "bn1")(x))
-    x = max_pool(x, 3, 2, padding=1)
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     in_planes = self.width
     for i, n in enumerate(self.stage_sizes):
       planes = self.width * 2 ** i

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from defects_jax.models.layers import Conv
-from defects_jax.models.layers import max_pool
 
 CFGS = {
     "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -107,7 +106,7 @@ class VGG(nn.Module):
       elif kind == "relu":
         x = nn.relu(x)
       else:
-        x = max_pool(x, 2, 2)
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
       if i in taps:
         out[i] = x
     return x, out
