@@ -6,7 +6,9 @@ Times the jitted forward + backward (value_and_grad wrt input and kernel) of
 one convolution for each lowering of ``defects_jax.models.conv2d``, over the
 shapes that ResNet18 and MobileNetV2 meet at 64x64 and 128x128 inputs (dense
 3x3, 1x1, strided, depthwise), and prints median ms and GFLOP/s (forward
-FLOPs x 3). This is the measurement behind ``choose_lowering``'s rule.
+FLOPs x 3). This is the measurement behind ``choose_lowering``'s rule. A third
+column times im2col (all taps concatenated into one matmul), a lowering we
+tried and did not adopt (it lost to XLA on large maps and to taps on tiny ones).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SHAPES = [
     ("3x3 512->512", 4, 512, 512, 3, 1, 1), ("3x3 256->256", 4, 256, 256, 3, 1, 1),
     ("3x3 256->256", 8, 256, 256, 3, 1, 1), ("3x3 /2 256->512", 4, 256, 512, 3, 2, 1),
     ("3x3 /2 128->256", 8, 128, 256, 3, 2, 1), ("3x3 64->64", 16, 64, 64, 3, 1, 1),
+    ("3x3 64->64", 32, 64, 64, 3, 1, 1), ("7x7 /2 stem 1->64", 128, 1, 64, 7, 2, 1),
     ("1x1 320->1280", 2, 320, 1280, 1, 1, 1), ("1x1 160->960", 2, 160, 960, 1, 1, 1),
     ("1x1 160->960", 4, 160, 960, 1, 1, 1), ("dw 3x3 960", 2, 960, 960, 3, 1, 960),
     ("dw 3x3 960", 4, 960, 960, 3, 1, 960), ("dw 3x3 576", 4, 576, 576, 3, 1, 576),
@@ -33,6 +36,20 @@ SHAPES = [
     ("dw 3x3 144", 32, 144, 144, 3, 1, 144), ("dw 3x3 /2 96", 64, 96, 96, 3, 2, 96),
     ("dw 3x3 32", 64, 32, 32, 3, 1, 32),
 ]
+
+
+def im2col_conv(x, w, stride, pad, groups):
+  """One matmul over concatenated taps (dense only; bench-only lowering)."""
+  if groups != 1:
+    return None
+  kh, kw, cin, cout = w.shape
+  xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  b = x.shape[0]
+  ho, wo = (x.shape[1] + 2 * pad - kh) // stride + 1, (x.shape[2] + 2 * pad - kw) // stride + 1
+  cols = [jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * stride + 1,
+                                           j + (wo - 1) * stride + 1, cin),
+                        (1, stride, stride, 1)) for i in range(kh) for j in range(kw)]
+  return jnp.einsum("bhwk,kd->bhwd", jnp.concatenate(cols, -1), w.reshape(-1, cout))
 
 
 def time_fn(fn, args, reps):
@@ -52,9 +69,9 @@ def main(argv=None):
   args = p.parse_args(argv)
   print(f"conv_bench: jax {jax.__version__} on {jax.devices()[0].device_kind}, batch "
         f"{args.batch}, forward+backward, median of {args.reps}")
-  print("| conv | input map | out map | xla (ms) | taps (ms) | xla GFLOP/s | taps GFLOP/s | "
-        "auto picks |")
-  print("|---|---|---|---:|---:|---:|---:|---|")
+  print("| conv | input map | out map | xla (ms) | taps (ms) | im2col (ms) | xla GFLOP/s | "
+        "taps GFLOP/s | auto picks |")
+  print("|---|---|---|---:|---:|---:|---:|---:|---|")
   from defects_jax.models import layers  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   for label, s, cin, cout, k, stride, groups in SHAPES:
@@ -69,9 +86,14 @@ def main(argv=None):
               x, w, strides=stride, padding=k // 2, feature_group_count=groups,
               lowering=lowering) ** 2), argnums=(0, 1)))
       res[lowering] = time_fn(f, (x, w), args.reps)
+    im2col = "-"
+    if groups == 1:
+      f = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(
+          im2col_conv(x, w, stride, k // 2, groups) ** 2), argnums=(0, 1)))
+      im2col = f"{1e3 * time_fn(f, (x, w), args.reps):.2f}"
     auto = layers.choose_lowering((out_s, out_s), (k, k), groups, cin)
     print(f"| {label} | {s}x{s} | {out_s}x{out_s} | {1e3 * res['xla']:.2f} | "
-          f"{1e3 * res['taps']:.2f} | {flops / res['xla'] / 1e9:.0f} | "
+          f"{1e3 * res['taps']:.2f} | {im2col} | {flops / res['xla'] / 1e9:.0f} | "
           f"{flops / res['taps'] / 1e9:.0f} | {auto} |")
 
 
