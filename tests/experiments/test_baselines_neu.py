@@ -18,7 +18,11 @@ def test_baselines_smoke_writes_the_table(tmp_path, capsys):
   assert "SYNTHETIC" in report and "no ImageNet pretraining" in report
   assert "| ResNet18 (ours, from scratch) |" in report
   assert "| MobileNetV2 (ours, from scratch) |" in report
-  assert "| ResNet18 (paper, ImageNet-pretrained) | 59.5 | 76.33 |" in report
+  spec = json.loads((run_dir / "report.json").read_text())
+  table = spec["tables"]["Accuracy % by training images per class (res-acgan Table 2 protocol)"]
+  assert table[2] == {"model": "ResNet18 (paper, ImageNet-pretrained)", "n=10": 59.5,
+                      "n=30": 76.33}
+  assert all(0.0 <= table[i][f"n={n}"] <= 100.0 for i in (0, 1) for n in (10, 30))
   split = json.loads((run_dir / "split.json").read_text())
   assert not set(split["subsets"]["train_30"]) & set(split["subsets"]["test"])
   assert set(split["subsets"]["train_10"]) <= set(split["subsets"]["train_30"])
