@@ -159,25 +159,6 @@ def measure(spec: dict, lowering: str) -> dict:
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cpu_name() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown CPU"
-
-
-def git_commit() -> str:
-  try:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                          capture_output=True, check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return "unknown"
-
-
 def table(rows: list[dict]) -> str:
   lines = ["| model | input | framework | compile / first step (s) | step median (ms) | "
            "IQR (ms) | images/s | peak memory (MiB) | JAX/PyTorch throughput |",
@@ -219,6 +200,10 @@ def main(argv=None) -> int:
         print(f"  {model} {size} {fw}: {r['median_ms']:.1f} ms/step", file=sys.stderr)
       if "jax" in pair and "torch" in pair:
         pair["jax"]["ratio"] = pair["jax"]["images_per_s"] / pair["torch"]["images_per_s"]
+  if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+  from data_bench import cpu_name  # pylint: disable=g-import-not-at-top (bench/ sibling)
+  from defects_jax.report import git_commit  # pylint: disable=g-import-not-at-top
   jax_row = next((r for r in rows if r["framework"] == "jax"), {})
   torch_row = next((r for r in rows if r["framework"] == "torch"), {})
   head = (f"train_step_bench: {cpu_name()}, {os.cpu_count()} CPUs, python "

@@ -16,9 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from defects_jax.models.layers import Conv
 from defects_jax.models.resnet import batch_norm
-from defects_jax.models.resnet import conv_init
+from defects_jax.models.resnet import conv
 
 # (expansion t, channels c, repeats n, stride s) of the paper's Table 2.
 INVERTED_RESIDUAL_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -47,15 +46,12 @@ class InvertedResidual(nn.Module):
     hidden = int(round(self.in_channels * self.expand_ratio))
     h, i = x, 0
     if self.expand_ratio != 1:
-      h = Conv(hidden, 1, 1, padding=0, use_bias=False, kernel_init=conv_init,
-               name="conv_0_0")(h)
+      h = conv(hidden, 1, 1, name="conv_0_0")(h)
       h = jax.nn.relu6(batch_norm(train, "conv_0_1")(h))
       i = 1
-    h = Conv(hidden, 3, self.strides, padding=1, feature_group_count=hidden, use_bias=False,
-             kernel_init=conv_init, name=f"conv_{i}_0")(h)
+    h = conv(hidden, 3, self.strides, groups=hidden, name=f"conv_{i}_0")(h)
     h = jax.nn.relu6(batch_norm(train, f"conv_{i}_1")(h))
-    h = Conv(self.out_channels, 1, 1, padding=0, use_bias=False, kernel_init=conv_init,
-             name=f"conv_{i + 1}")(h)
+    h = conv(self.out_channels, 1, 1, name=f"conv_{i + 1}")(h)
     h = batch_norm(train, f"conv_{i + 2}")(h)
     if self.strides == 1 and self.in_channels == self.out_channels:
       return x + h
@@ -85,8 +81,7 @@ class MobileNetV2(nn.Module):
       raise ValueError(f"MobileNetV2 needs inputs of at least 32x32, got {x.shape}")
     in_ch = make_divisible(32 * self.width_mult)
     last = make_divisible(1280 * max(1.0, self.width_mult))
-    x = Conv(in_ch, 3, 2, padding=1, use_bias=False, kernel_init=conv_init,
-             name="features_0_0")(x)
+    x = conv(in_ch, 3, 2, name="features_0_0")(x)
     x = jax.nn.relu6(batch_norm(train, "features_0_1")(x))
     idx = 1
     for t, c, n, s in INVERTED_RESIDUAL_SETTING:
@@ -95,8 +90,7 @@ class MobileNetV2(nn.Module):
         x = InvertedResidual(in_ch, out_ch, s if j == 0 else 1, t,
                              name=f"features_{idx}")(x, train=train)
         in_ch, idx = out_ch, idx + 1
-    x = Conv(last, 1, 1, padding=0, use_bias=False, kernel_init=conv_init,
-             name=f"features_{idx}_0")(x)
+    x = conv(last, 1, 1, name=f"features_{idx}_0")(x)
     x = jax.nn.relu6(batch_norm(train, f"features_{idx}_1")(x))
     features = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(features)

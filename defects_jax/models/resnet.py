@@ -25,11 +25,22 @@ from defects_jax.models.layers import Conv
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def batch_norm(train: bool, name: str, zero_init: bool = False) -> nn.BatchNorm:
+def batch_norm(train: bool, name: str) -> nn.BatchNorm:
   """torch's BatchNorm2d defaults: momentum 0.1 (flax 0.9), eps 1e-5."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name,
-                      scale_init=nn.initializers.zeros_init() if zero_init
-                      else nn.initializers.ones_init())
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+
+def conv(features: int, kernel: int, strides: int = 1, *, name: str, groups: int = 1) -> Conv:
+  """torchvision's bias-free conv with padding kernel // 2 and kaiming init."""
+  return Conv(features, kernel, strides, padding=kernel // 2, feature_group_count=groups,
+              use_bias=False, kernel_init=conv_init, name=name)
+
+
+def shortcut(x, features: int, strides: int, *, train: bool, enabled: bool):
+  """The identity, or torchvision's ``downsample`` (1x1 conv + BN) when enabled."""
+  if not enabled:
+    return x
+  return batch_norm(train, "downsample_1")(conv(features, 1, strides, name="downsample_0")(x))
 
 
 class BasicBlock(nn.Module):
@@ -42,17 +53,12 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    out = Conv(self.planes, 3, self.strides, padding=1, use_bias=False, kernel_init=conv_init,
-               name="conv1")(x)
+    out = conv(self.planes, 3, self.strides, name="conv1")(x)
     out = nn.relu(batch_norm(train, "bn1")(out))
-    out = Conv(self.planes, 3, 1, padding=1, use_bias=False, kernel_init=conv_init,
-               name="conv2")(out)
+    out = conv(self.planes, 3, 1, name="conv2")(out)
     out = batch_norm(train, "bn2")(out)
-    if self.downsample:
-      x = Conv(self.planes, 1, self.strides, padding=0, use_bias=False, kernel_init=conv_init,
-               name="downsample_0")(x)
-      x = batch_norm(train, "downsample_1")(x)
-    return nn.relu(out + x)
+    return nn.relu(out + shortcut(x, self.planes, self.strides, train=train,
+                                  enabled=self.downsample))
 
 
 class Bottleneck(nn.Module):
@@ -65,20 +71,14 @@ class Bottleneck(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    out = Conv(self.planes, 1, 1, padding=0, use_bias=False, kernel_init=conv_init,
-               name="conv1")(x)
+    out = conv(self.planes, 1, 1, name="conv1")(x)
     out = nn.relu(batch_norm(train, "bn1")(out))
-    out = Conv(self.planes, 3, self.strides, padding=1, use_bias=False, kernel_init=conv_init,
-               name="conv2")(out)
+    out = conv(self.planes, 3, self.strides, name="conv2")(out)
     out = nn.relu(batch_norm(train, "bn2")(out))
-    out = Conv(self.planes * 4, 1, 1, padding=0, use_bias=False, kernel_init=conv_init,
-               name="conv3")(out)
+    out = conv(self.planes * 4, 1, 1, name="conv3")(out)
     out = batch_norm(train, "bn3")(out)
-    if self.downsample:
-      x = Conv(self.planes * 4, 1, self.strides, padding=0, use_bias=False,
-               kernel_init=conv_init, name="downsample_0")(x)
-      x = batch_norm(train, "downsample_1")(x)
-    return nn.relu(out + x)
+    return nn.relu(out + shortcut(x, self.planes * 4, self.strides, train=train,
+                                  enabled=self.downsample))
 
 
 class ResNet(nn.Module):
@@ -104,8 +104,7 @@ class ResNet(nn.Module):
   def __call__(self, x, *, train: bool, return_features: bool = False):
     if min(x.shape[1:3]) < 32:
       raise ValueError(f"ResNet needs inputs of at least 32x32, got {x.shape}")
-    x = Conv(self.width, 7, 2, padding=3, use_bias=False, kernel_init=conv_init,
-             name="conv1")(x)
+    x = conv(self.width, 7, 2, name="conv1")(x)
     x = nn.relu(batch_norm(train, "bn1")(x))
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     in_planes = self.width
