@@ -1,7 +1,7 @@
 """The ``defects-jax`` command line.
 
   defects-jax quickstart [--out DIR] [--preset P] [--set field=value ...]
-  defects-jax weak_ksdd | baselines_neu  [same flags]
+  defects-jax weak_ksdd | baselines_neu | res_acgan  [same flags]
   defects-jax evaluate RUN_DIR
   defects-jax report RUN_DIR
   defects-jax losses-tour
@@ -26,7 +26,7 @@ from defects_jax import config as config_lib
 # experiment subcommand -> module with get_config(preset), run(cfg, out_dir),
 # evaluate_run(run_dir).
 EXPERIMENTS = {"quickstart": "experiments.quickstart", "weak_ksdd": "experiments.weak_ksdd",
-               "baselines_neu": "experiments.baselines_neu"}
+               "baselines_neu": "experiments.baselines_neu", "res_acgan": "experiments.res_acgan"}
 
 
 def _experiment(name: str):

@@ -102,7 +102,7 @@ def _split_micro_batches(batch: Batch, m: int) -> Batch:
 
 def make_adversarial_step(*, critic_loss: AdversarialLoss, generator_loss: AdversarialLoss,
                           num_critic_steps: int, critic: str = "critic",
-                          generator: str = "generator"):
+                          generator: str = "generator", unroll: bool = True):
   """Builds ``step(state, batch, key) -> (state, metrics)`` for a two-player GAN.
 
   ``state`` is a dict with TrainStates under ``critic`` and ``generator`` (and
@@ -118,6 +118,11 @@ def make_adversarial_step(*, critic_loss: AdversarialLoss, generator_loss: Adver
 
   Keys: ``key`` is split into one key per critic update and one for the
   generator; none is reused.
+
+  ``unroll`` (default) unrolls the scan over critic updates. XLA:CPU runs a
+  loop body several times slower than the same ops outside a loop (measured on
+  the res_acgan smoke step: 512 ms rolled vs 149 ms written out, m = 1; see
+  bench/RESULTS.md); unrolled, compile time grows with m instead.
   """
   m = int(num_critic_steps)
   if m < 1:
@@ -135,7 +140,8 @@ def make_adversarial_step(*, critic_loss: AdversarialLoss, generator_loss: Adver
       net = st[critic].apply_gradients(grads, batch_stats=new_stats)
       return {**st, critic: net}, {"loss": loss, **metrics}
 
-    state, critic_metrics = jax.lax.scan(critic_update, state, (micro, critic_keys))
+    state, critic_metrics = jax.lax.scan(critic_update, state, (micro, critic_keys),
+                                         unroll=m if unroll else 1)
     grad_fn = jax.value_and_grad(generator_loss, has_aux=True)
     (g_loss, (g_stats, g_metrics)), g_grads = grad_fn(state[generator].params, state, batch,
                                                       k_generator)
