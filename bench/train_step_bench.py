@@ -20,6 +20,12 @@ optimiser (SGD, lr 0.01, momentum 0.9), loss (softmax cross-entropy), batch
   child's peak resident set (ru_maxrss, includes the framework itself), on GPU
   the framework's peak device allocation.
 
+``--models res_acgan`` times one Res-ACGAN iteration instead (the full
+variant of experiments/res_acgan.py against bench/torch_res_acgan.py): frozen
+VGG19 features of the real images, m = 5 critic updates (W-div penalty: a
+double backward) of --batch images each, one generator update; Adam; images/s
+counts the 5 x --batch real images an iteration consumes.
+
 Prints a markdown table with JAX/PyTorch throughput ratios. Both frameworks use
 all the machine's cores (torch.get_num_threads() is printed). Results are
 recorded in bench/RESULTS.md.
@@ -43,6 +49,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NUM_CLASSES = 6
+GAN = "res_acgan"
+GAN_CRITIC_STEPS = 5
 
 
 def _batch(batch, size, seed=0):
@@ -62,6 +70,21 @@ def _peak_rss_mib():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _jax_gan(size, batch):
+  """(state, step, batch) of the res_acgan full variant, paper widths."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from experiments import res_acgan as ra  # pylint: disable=g-import-not-at-top
+  cfg = ra.Config(image_size=size, batch_size=batch, num_critic_steps=GAN_CRITIC_STEPS)
+  variant = ra.VARIANTS["full"]
+  gen, disc = ra.make_models(cfg, variant, NUM_CLASSES)
+  state = ra.make_state(cfg, gen, disc, jax.random.key(0))
+  x, y = _batch(batch * GAN_CRITIC_STEPS, size)
+  x = np.tanh(x)
+  return state, ra.make_train_step(cfg, variant, gen, disc), {"image": jnp.asarray(x),
+                                                              "label": jnp.asarray(y)}
+
+
 def run_jax(model_name, size, batch, steps, warmup):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -69,15 +92,19 @@ def run_jax(model_name, size, batch, steps, warmup):
   from defects_jax import models  # pylint: disable=g-import-not-at-top
   from defects_jax import train  # pylint: disable=g-import-not-at-top
 
-  x, y = _batch(batch, size)
-  model = models.ZOO[model_name](num_classes=NUM_CLASSES)
-  variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, size, size, 1)), train=False))(
-      jax.random.key(0))
-  state = train.TrainState.create(apply_fn=model.apply, variables=variables,
-                                  tx=optax.sgd(0.01, momentum=0.9))
   donate = (0,) if jax.default_backend() != "cpu" else ()
-  step = jax.jit(train.classifier_train_step, donate_argnums=donate)
-  batch_d = {"image": jnp.asarray(x), "label": jnp.asarray(y)}
+  if model_name == GAN:
+    state, step_fn, batch_d = _jax_gan(size, batch)
+    step = jax.jit(step_fn, donate_argnums=donate)
+  else:
+    x, y = _batch(batch, size)
+    model = models.ZOO[model_name](num_classes=NUM_CLASSES)
+    variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, size, size, 1)), train=False))(
+        jax.random.key(0))
+    state = train.TrainState.create(apply_fn=model.apply, variables=variables,
+                                    tx=optax.sgd(0.01, momentum=0.9))
+    step = jax.jit(train.classifier_train_step, donate_argnums=donate)
+    batch_d = {"image": jnp.asarray(x), "label": jnp.asarray(y)}
   key = jax.random.key(1)
   t0 = time.perf_counter()
   compiled = step.lower(state, batch_d, key).compile()
@@ -86,10 +113,11 @@ def run_jax(model_name, size, batch, steps, warmup):
   for i in range(warmup + steps):
     t = time.perf_counter()
     state, m = compiled(state, batch_d, jax.random.fold_in(key, i))
-    jax.block_until_ready(m["loss"])
+    loss = m["generator/loss"] if model_name == GAN else m["loss"]
+    jax.block_until_ready(loss)
     if i >= warmup:
       times.append(time.perf_counter() - t)
-  if not np.isfinite(float(m["loss"])):
+  if not np.isfinite(float(loss)):
     raise FloatingPointError(f"JAX {model_name} loss is not finite")
   dev = jax.devices()[0]
   stats = dev.memory_stats() if dev.platform != "cpu" else None
@@ -97,7 +125,8 @@ def run_jax(model_name, size, batch, steps, warmup):
           else _peak_rss_mib())
   return {"compile_s": compile_s, "peak_mib": peak,
           "memory": "device" if stats else "process RSS", "device": dev.device_kind,
-          "jax": jax.__version__, **_summary(times, batch)}
+          "jax": jax.__version__,
+          **_summary(times, batch * (GAN_CRITIC_STEPS if model_name == GAN else 1))}
 
 
 def run_torch(model_name, size, batch, steps, warmup):
@@ -106,21 +135,30 @@ def run_torch(model_name, size, batch, steps, warmup):
   import torch_models  # pylint: disable=g-import-not-at-top
 
   dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-  x, y = _batch(batch, size)
+  n = batch * (GAN_CRITIC_STEPS if model_name == GAN else 1)
+  x, y = _batch(n, size)
+  x = np.tanh(x) if model_name == GAN else x
   xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(dev)
   yt = torch.from_numpy(y.astype(np.int64)).to(dev)
   torch.manual_seed(0)
-  model = torch_models.build(model_name, NUM_CLASSES, in_channels=1).to(dev).train()
-  opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-  loss_fn = torch.nn.CrossEntropyLoss()
   sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+  if model_name == GAN:
+    import torch_res_acgan  # pylint: disable=g-import-not-at-top
+    gan = torch_res_acgan.Step(size, NUM_CLASSES, batch, GAN_CRITIC_STEPS, device=dev)
 
-  def step():
-    opt.zero_grad(set_to_none=True)
-    loss = loss_fn(model(xt), yt)
-    loss.backward()
-    opt.step()
-    return loss
+    def step():
+      return gan(xt, yt)[1]
+  else:
+    model = torch_models.build(model_name, NUM_CLASSES, in_channels=1).to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+      opt.zero_grad(set_to_none=True)
+      loss = loss_fn(model(xt), yt)
+      loss.backward()
+      opt.step()
+      return loss
 
   t0 = time.perf_counter()
   step()
@@ -140,7 +178,7 @@ def run_torch(model_name, size, batch, steps, warmup):
           "memory": "device" if dev.type == "cuda" else "process RSS",
           "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
           "torch": torch.__version__, "threads": torch.get_num_threads(),
-          **_summary(times, batch)}
+          **_summary(times, n)}
 
 
 def worker(spec: dict) -> dict:
@@ -165,7 +203,8 @@ def table(rows: list[dict]) -> str:
            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
   for r in rows:
     ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
-    lines.append(f"| {r['model']} | {r['batch']}x{r['size']}x{r['size']}x1 | {r['framework']} | "
+    batch = f"{GAN_CRITIC_STEPS}x{r['batch']}" if r["model"] == GAN else r["batch"]
+    lines.append(f"| {r['model']} | {batch}x{r['size']}x{r['size']}x1 | {r['framework']} | "
                  f"{r['compile_s']:.1f} | {r['median_ms']:.1f} | {r['iqr_ms']:.1f} | "
                  f"{r['images_per_s']:,.0f} | {r['peak_mib']:,.0f} ({r['memory']}) | {ratio} |")
   return "\n".join(lines)
@@ -211,7 +250,8 @@ def main(argv=None) -> int:
           f"{jax_row.get('device', '-')}, torch {torch_row.get('torch', '-')} on "
           f"{torch_row.get('device', '-')} ({torch_row.get('threads', '-')} threads), "
           f"commit {git_commit()}; conv lowering {args.lowering}; {args.steps} timed steps "
-          f"after {args.warmup} warm-up; SGD momentum, cross-entropy, 6 classes")
+          f"after {args.warmup} warm-up; classifiers: SGD momentum, cross-entropy, 6 "
+          f"classes; {GAN}: Adam, W-div, m = {GAN_CRITIC_STEPS}")
   print(head)
   print(table(rows))
   if args.json:

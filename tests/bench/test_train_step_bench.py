@@ -33,3 +33,30 @@ def test_harness_runs_a_tiny_configuration(tmp_path, capsys):
     assert r["steps"] == 2 and r["median_ms"] > 0 and r["peak_mib"] > 0
   if len(rows) == 2:
     assert rows[0]["ratio"] > 0
+
+
+def test_torch_res_acgan_has_the_jax_architecture():
+  """bench/torch_res_acgan.py builds the same networks: equal parameter counts
+  for the generator (without VGG19), the discriminator and the VGG19 taps."""
+  torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed")
+  import jax  # pylint: disable=g-import-not-at-top
+  from defects_jax.train.state import count_params  # pylint: disable=g-import-not-at-top
+  from experiments import res_acgan as ra  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(BENCH))
+  try:
+    import torch_res_acgan  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(BENCH))
+  cfg = ra.Config(image_size=64)
+  gen, disc = ra.make_models(cfg, ra.VARIANTS["full"], 6)
+  state = ra.make_state(cfg, gen, disc, jax.random.key(0))
+  gparams = dict(state["generator"].params)
+  vgg = gparams.pop("extractor")
+  step = torch_res_acgan.Step(64, 6, batch=2, m=1)
+  n = lambda module: sum(p.numel() for p in module.parameters())
+  assert n(step.g) == count_params(gparams)
+  assert n(step.d) == count_params(state["critic"].params)
+  assert n(step.msfe) == count_params(vgg)
+  x = torch.rand(2, 1, 64, 64) * 2 - 1
+  d_loss, g_loss = step(x, torch.tensor([0, 5]))
+  assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
