@@ -70,7 +70,7 @@ def _peak_rss_mib():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _jax_gan(size, batch):
+def _jax_gan(size, batch, unroll=True):
   """(state, step, batch) of the res_acgan full variant, paper widths."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -81,11 +81,11 @@ def _jax_gan(size, batch):
   state = ra.make_state(cfg, gen, disc, jax.random.key(0))
   x, y = _batch(batch * GAN_CRITIC_STEPS, size)
   x = np.tanh(x)
-  return state, ra.make_train_step(cfg, variant, gen, disc), {"image": jnp.asarray(x),
-                                                              "label": jnp.asarray(y)}
+  return state, ra.make_train_step(cfg, variant, gen, disc, unroll=unroll), {
+      "image": jnp.asarray(x), "label": jnp.asarray(y)}
 
 
-def run_jax(model_name, size, batch, steps, warmup):
+def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
@@ -94,7 +94,7 @@ def run_jax(model_name, size, batch, steps, warmup):
 
   donate = (0,) if jax.default_backend() != "cpu" else ()
   if model_name == GAN:
-    state, step_fn, batch_d = _jax_gan(size, batch)
+    state, step_fn, batch_d = _jax_gan(size, batch, unroll=critic_loop == "unrolled")
     step = jax.jit(step_fn, donate_argnums=donate)
   else:
     x, y = _batch(batch, size)
@@ -129,7 +129,7 @@ def run_jax(model_name, size, batch, steps, warmup):
           **_summary(times, batch * (GAN_CRITIC_STEPS if model_name == GAN else 1))}
 
 
-def run_torch(model_name, size, batch, steps, warmup):
+def run_torch(model_name, size, batch, steps, warmup, critic_loop=None):
   import torch  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, str(HERE))
   import torch_models  # pylint: disable=g-import-not-at-top
@@ -183,7 +183,8 @@ def run_torch(model_name, size, batch, steps, warmup):
 
 def worker(spec: dict) -> dict:
   fn = run_jax if spec["framework"] == "jax" else run_torch
-  return fn(spec["model"], spec["size"], spec["batch"], spec["steps"], spec["warmup"])
+  return fn(spec["model"], spec["size"], spec["batch"], spec["steps"], spec["warmup"],
+            spec.get("critic_loop", "unrolled"))
 
 
 def measure(spec: dict, lowering: str) -> dict:
@@ -220,6 +221,8 @@ def main(argv=None) -> int:
   p.add_argument("--frameworks", default="jax,torch")
   p.add_argument("--lowering", default="auto", choices=["auto", "xla", "taps"],
                  help="JAX conv lowering (DEFECTS_JAX_CONV_LOWERING): auto = the CPU rule")
+  p.add_argument("--critic-loop", default="unrolled", choices=["unrolled", "rolled"],
+                 help="res_acgan in JAX: unroll the m critic updates (default) or lax.scan")
   p.add_argument("--json", help="also write the rows as JSON here")
   p.add_argument("--worker", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
@@ -232,7 +235,7 @@ def main(argv=None) -> int:
       pair = {}
       for fw in args.frameworks.split(","):
         spec = {"framework": fw, "model": model, "size": size, "batch": args.batch,
-                "steps": args.steps, "warmup": args.warmup}
+                "steps": args.steps, "warmup": args.warmup, "critic_loop": args.critic_loop}
         r = {**spec, **measure(spec, args.lowering)}
         pair[fw] = r
         rows.append(r)
@@ -249,7 +252,8 @@ def main(argv=None) -> int:
           f"{platform.python_version()}, jax {jax_row.get('jax', '-')} on "
           f"{jax_row.get('device', '-')}, torch {torch_row.get('torch', '-')} on "
           f"{torch_row.get('device', '-')} ({torch_row.get('threads', '-')} threads), "
-          f"commit {git_commit()}; conv lowering {args.lowering}; {args.steps} timed steps "
+          f"commit {git_commit()}; conv lowering {args.lowering}; {GAN} critic loop "
+          f"{args.critic_loop}; {args.steps} timed steps "
           f"after {args.warmup} warm-up; classifiers: SGD momentum, cross-entropy, 6 "
           f"classes; {GAN}: Adam, W-div, m = {GAN_CRITIC_STEPS}")
   print(head)

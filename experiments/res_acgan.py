@@ -303,13 +303,14 @@ def make_losses(cfg: Config, variant: Variant, gen, disc):
   return critic_loss, generator_loss
 
 
-def make_train_step(cfg: Config, variant: Variant, gen, disc):
+def make_train_step(cfg: Config, variant: Variant, gen, disc, *, unroll: bool = True):
   """Pure ``(state, batch, key) -> (state, metrics)``: the MSFE features of the
   batch's real images (the guides) once, then m critic updates and one
-  generator update (``train.make_adversarial_step``)."""
+  generator update (``train.make_adversarial_step``; ``unroll`` its critic
+  loop, the faster choice on CPU, see bench/RESULTS.md)."""
   critic_loss, generator_loss = make_losses(cfg, variant, gen, disc)
   inner = train.make_adversarial_step(critic_loss=critic_loss, generator_loss=generator_loss,
-                                      num_critic_steps=cfg.num_critic_steps)
+                                      num_critic_steps=cfg.num_critic_steps, unroll=unroll)
 
   def step(state, batch, key):
     if gen.msfe:
