@@ -26,6 +26,13 @@ VGG19 features of the real images, m = 5 critic updates (W-div penalty: a
 double backward) of --batch images each, one generator update; Adam; images/s
 counts the 5 x --batch real images an iteration consumes.
 
+``--models weak_stage1,weak_stage2`` time weak_ksdd's stage-1 (shared + LNet,
+weak loss, SGD 0.1) and stage-2 (DNet, BCE, backbone frozen, SGD 0.01)
+updates against bench/torch_weak_detector.py: the paper's networks (LNet
+15x15x512), one (positive, negative) pair per update (--batch is ignored),
+images (11/4 x size) x size, so --sizes 128 is the cpu_reduced 352x128 and 512
+the paper's 1408x512.
+
 Prints a markdown table with JAX/PyTorch throughput ratios. Both frameworks use
 all the machine's cores (torch.get_num_threads() is printed). Results are
 recorded in bench/RESULTS.md.
@@ -34,6 +41,7 @@ recorded in bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -51,6 +59,28 @@ ROOT = HERE.parent
 NUM_CLASSES = 6
 GAN = "res_acgan"
 GAN_CRITIC_STEPS = 5
+WEAK = ("weak_stage1", "weak_stage2")
+
+
+def weak_hw(size):
+  """KolektorSDD aspect: (11/4 x size, size), multiples of 64 when size is."""
+  return size * 11 // 4 // 64 * 64, size
+
+
+def _jax_weak(model_name, size):
+  """(state, step, batch) of a weak_ksdd stage update on one random pair."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from experiments import weak_ksdd as wk  # pylint: disable=g-import-not-at-top
+  h, w = weak_hw(size)
+  cfg = wk.Config(image_height=h, image_width=w)
+  model, variables = wk.init_model(cfg, jax.random.key(0))
+  tx1, tx2, _ = wk.stage_txs(cfg, variables["params"])
+  stage1 = model_name == "weak_stage1"
+  state = wk.stage_state(model, variables, tx1 if stage1 else tx2)
+  step = wk.make_stage1_step(cfg) if stage1 else wk.make_stage2_step(cfg)
+  x = np.random.default_rng(0).uniform(-1, 1, (1, 2, h, w, 1)).astype(np.float32)
+  return state, step, {"image": jnp.asarray(x), "label": jnp.asarray([[1, 0]], jnp.int32)}
 
 
 def _batch(batch, size, seed=0):
@@ -96,6 +126,10 @@ def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
   if model_name == GAN:
     state, step_fn, batch_d = _jax_gan(size, batch, unroll=critic_loop == "unrolled")
     step = jax.jit(step_fn, donate_argnums=donate)
+  elif model_name in WEAK:
+    state, step_fn, batch_d = _jax_weak(model_name, size)
+    step = jax.jit(step_fn, donate_argnums=donate)
+    batch = 2
   else:
     x, y = _batch(batch, size)
     model = models.ZOO[model_name](num_classes=NUM_CLASSES)
@@ -114,6 +148,7 @@ def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
     t = time.perf_counter()
     state, m = compiled(state, batch_d, jax.random.fold_in(key, i))
     loss = m["generator/loss"] if model_name == GAN else m["loss"]
+    loss = jnp.asarray(loss)
     jax.block_until_ready(loss)
     if i >= warmup:
       times.append(time.perf_counter() - t)
@@ -148,6 +183,16 @@ def run_torch(model_name, size, batch, steps, warmup, critic_loop=None):
 
     def step():
       return gan(xt, yt)[1]
+  elif model_name in WEAK:
+    import torch_weak_detector as twd  # pylint: disable=g-import-not-at-top
+    h, w = weak_hw(size)
+    n = 2
+    xt = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, 1, h, w)).astype(
+        np.float32)).to(dev)
+    yt = torch.tensor([1.0, 0.0], device=dev)
+    detector = twd.WeakDetector().to(dev)
+    step = (twd.Stage1 if model_name == "weak_stage1" else twd.Stage2)(detector)
+    step = functools.partial(step, xt, yt)
   else:
     model = torch_models.build(model_name, NUM_CLASSES, in_channels=1).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -205,7 +250,9 @@ def table(rows: list[dict]) -> str:
   for r in rows:
     ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
     batch = f"{GAN_CRITIC_STEPS}x{r['batch']}" if r["model"] == GAN else r["batch"]
-    lines.append(f"| {r['model']} | {batch}x{r['size']}x{r['size']}x1 | {r['framework']} | "
+    h, w = weak_hw(r["size"]) if r["model"] in WEAK else (r["size"], r["size"])
+    batch = 2 if r["model"] in WEAK else batch
+    lines.append(f"| {r['model']} | {batch}x{h}x{w}x1 | {r['framework']} | "
                  f"{r['compile_s']:.1f} | {r['median_ms']:.1f} | {r['iqr_ms']:.1f} | "
                  f"{r['images_per_s']:,.0f} | {r['peak_mib']:,.0f} ({r['memory']}) | {ratio} |")
   return "\n".join(lines)

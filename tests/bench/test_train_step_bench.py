@@ -60,3 +60,24 @@ def test_torch_res_acgan_has_the_jax_architecture():
   x = torch.rand(2, 1, 64, 64) * 2 - 1
   d_loss, g_loss = step(x, torch.tensor([0, 5]))
   assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+
+
+def test_torch_weak_detector_has_the_jax_architecture():
+  """bench/torch_weak_detector.py: same parameter count as models.WeakDetector
+  (paper sizes) and finite stage-1 / stage-2 updates."""
+  torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed")
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from defects_jax import models  # pylint: disable=g-import-not-at-top
+  from defects_jax.train.state import count_params  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(BENCH))
+  try:
+    import torch_weak_detector as twd  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(BENCH))
+  variables = models.WeakDetector().init(jax.random.key(0), jnp.zeros((1, 128, 64, 1)),
+                                         train=False)
+  detector = twd.WeakDetector()
+  assert sum(p.numel() for p in detector.parameters()) == count_params(variables["params"])
+  x, y = torch.rand(2, 1, 128, 64) * 2 - 1, torch.tensor([1.0, 0.0])
+  assert torch.isfinite(twd.Stage1(detector)(x, y)) and torch.isfinite(twd.Stage2(detector)(x, y))
