@@ -63,8 +63,9 @@ WEAK = ("weak_stage1", "weak_stage2")
 
 
 def weak_hw(size):
-  """KolektorSDD aspect: (11/4 x size, size), multiples of 64 when size is."""
-  return size * 11 // 4 // 64 * 64, size
+  """KolektorSDD aspect: (11/4 x size rounded down to a multiple of 32, size);
+  128 -> 352x128 (weak_ksdd cpu_reduced), 512 -> 1408x512 (paper)."""
+  return size * 11 // 4 // 32 * 32, size
 
 
 def _jax_weak(model_name, size):
