@@ -21,19 +21,19 @@ def test_generator_shapes_and_range(size):
   z = jax.random.uniform(jax.random.key(0), (3, 16), minval=-1, maxval=1)
   labels = jnp.array([0, 3, 5])
   guide = jax.random.uniform(jax.random.key(1), (3, size, size, 1), minval=-1, maxval=1)
-  v = gen.init(jax.random.key(2), z, labels, guide, train=False)
+  v = jax.jit(lambda k: gen.init(k, z, labels, guide, train=False))(jax.random.key(2))
   out, upd = jax.jit(lambda v: gen.apply(v, z, labels, guide, train=True,
                                          mutable=["batch_stats"]))(v)
   assert out.shape == (3, size, size, 1) and out.dtype == jnp.float32
   assert float(jnp.max(jnp.abs(out))) <= 1.0 and "batch_stats" in upd
-  feats = gen.apply(v, guide, method=Generator.guide_features)
+  feats = jax.jit(lambda v: gen.apply(v, guide, method=Generator.guide_features))(v)
   # taps (23, 16, 7): conv4_3 at 1/8, conv3_4 at 1/4, conv2_2 at 1/2 of the image
   assert [f.shape for f in feats] == [(3, size // 8, size // 8, 512),
                                       (3, size // 4, size // 4, 256),
                                       (3, size // 2, size // 2, 128)]
   # the guide matters: another guide gives other images
-  other = gen.apply(v, z, labels, -guide, train=False)
-  assert float(jnp.max(jnp.abs(other - gen.apply(v, z, labels, guide, train=False)))) > 0
+  infer = jax.jit(lambda v, g: gen.apply(v, z, labels, g, train=False))
+  assert float(jnp.max(jnp.abs(infer(v, -guide) - infer(v, guide)))) > 0
 
 
 def test_generator_variants_have_the_intended_parameters():
@@ -57,13 +57,13 @@ def test_generator_variants_have_the_intended_parameters():
 def test_discriminator_heads_and_per_sample_independence():
   disc = Discriminator(num_classes=6, widths=(4, 8, 8, 8), head_width=8)
   x = jax.random.normal(jax.random.key(0), (4, 32, 32, 1))
-  v = disc.init(jax.random.key(1), x, train=False)
+  v = jax.jit(lambda k: disc.init(k, x, train=False))(jax.random.key(1))
   assert set(v) == {"params"}  # no normalisation statistics in the critic
-  score, logits = disc.apply(v, x, train=True, rngs={"dropout": jax.random.key(2)})
+  apply = jax.jit(lambda x: disc.apply(v, x, train=True, rngs={"dropout": jax.random.key(2)}))
+  score, logits = apply(x)
   assert score.shape == (4,) and logits.shape == (4, 6)
   # gradient penalties need each score to depend on its own sample only
-  x2 = x.at[1:].set(0.0)
-  score2, _ = disc.apply(v, x2, train=True, rngs={"dropout": jax.random.key(2)})
+  score2, _ = apply(x.at[1:].set(0.0))
   assert float(score2[0]) == pytest.approx(float(score[0]), abs=1e-6)
   with pytest.raises(ValueError, match="S >= 16"):
     disc.apply(v, jnp.zeros((1, 8, 8, 1)), train=False)
@@ -97,3 +97,17 @@ def test_vgg19_weights_load_into_the_extractor(tmp_path):
   bad = convert.save_npz({"fc.weight": np.zeros((2, 2))}, tmp_path / "resnet.npz")
   with pytest.raises(convert.ConversionError, match="vgg19 state dict"):
     ra.load_vgg19(state["generator"].params, bad, (7, 16, 23))
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_vgg19_gets_gradients_only_when_trainable(trainable):
+  gen = Generator(num_classes=6, image_size=32, taps=(7, 5, 2), msfe_trainable=trainable,
+                  **SMALL)
+  z, labels = jnp.ones((1, 16)), jnp.array([1])
+  guide = jax.random.uniform(jax.random.key(1), (1, 32, 32, 1), minval=-1, maxval=1)
+  v = gen.init(jax.random.key(0), z, labels, guide, train=False)
+  grads = jax.grad(lambda p: jnp.sum(gen.apply({**v, "params": p}, z, labels, guide,
+                                               train=False) ** 2))(v["params"])
+  vgg_norm = sum(float(jnp.sum(g ** 2)) for g in jax.tree_util.tree_leaves(grads["extractor"]))
+  assert (vgg_norm > 0) == trainable
+  assert float(jnp.sum(grads["align_0"]["kernel"] ** 2)) > 0
