@@ -37,14 +37,18 @@ def test_weak_loss_accepts_channel_axis():
   np.testing.assert_allclose(a, b)
 
 
-@given(st.floats(0.0, 1.0))
-def test_positive_term_minimised_at_half(q):
-  pos = float(jit_value(losses.weak_supervision_loss, const_maps(q), jnp.array([1]), alpha=1.0)[0])
-  assert pos >= -math.log(2) - 1e-6
-
-
 # alpha traced, so hypothesis examples share one compilation.
 _weak_jit = jax.jit(lambda h, y, a: losses.weak_supervision_loss(h, y, alpha=a))
+
+
+@given(st.floats(0.0, 1.0))
+def test_positive_term_minimised_at_half(q):
+  # Jitted only: near Q = 1 the term (1 - Q) log(1 - Q) amplifies the 1-ulp
+  # difference between the fused (jit) and eager means of the map, so jit and
+  # eager differ by ~4e-6 at Q = 0.99999 (hypothesis found it); agreement of the
+  # two is checked at well-conditioned points in the other tests.
+  pos = float(_weak_jit(const_maps(q), jnp.array([1]), 1.0)[0])
+  assert pos >= -math.log(2) - 1e-6
 
 
 @given(st.floats(0.0, 1.0), st.floats(0.1, 10.0))
