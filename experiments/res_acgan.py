@@ -85,6 +85,7 @@ from defects_jax.data import transforms as T
 from defects_jax.models import convert
 from defects_jax.models.res_acgan import Discriminator
 from defects_jax.models.res_acgan import Generator
+from experiments.baselines_neu import load_source  # same NEU-CLS / synthetic sources
 
 NAME = "res_acgan"
 SHOTS = (200, 150, 100, 50, 30, 10)
@@ -169,14 +170,6 @@ PRESETS = {
 
 def get_config(preset: str = "paper") -> Config:
   return config_lib.select_preset(PRESETS, preset)
-
-
-def load_source(cfg: Config):
-  if cfg.dataset == "neu":
-    return data.NEUCLS()
-  if cfg.dataset == "synthetic":  # 300 per class, like NEU-CLS
-    return data.SyntheticDefects(1800, image_size=max(cfg.image_size, 32), seed=cfg.seed)
-  raise ValueError(f"dataset must be 'neu' or 'synthetic', got {cfg.dataset!r}")
 
 
 # --------------------------------------------------------------------------
