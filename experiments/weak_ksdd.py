@@ -238,20 +238,26 @@ def _update(state, x, y, loss_of_outputs, *, heat_only: bool, frozen_backbone: b
       (heat, logit), new = state.apply_fn(variables, x, train=True,
                                           frozen_backbone=frozen_backbone,
                                           mutable=["batch_stats"])
-    return loss_of_outputs(heat, logit, y), new["batch_stats"]
-  (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-  return state.apply_gradients(grads, batch_stats=stats), loss
+    q = jnp.mean(heat, axis=(1, 2))  # per-image mean heat (the weak loss's Q)
+    return loss_of_outputs(heat, logit, y), (new["batch_stats"], q)
+  (loss, (stats, q)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+  return state.apply_gradients(grads, batch_stats=stats), loss, q
 
 
 def _iteration(state, batch, loss_of_outputs, cfg: Config, **kw):
   """One iteration on (positive, negative): one batch-2 update, or two batch-1
-  updates (positive first) when ``cfg.pair_batch`` is False."""
+  updates (positive first) when ``cfg.pair_batch`` is False.
+
+  Returns (state, metrics): the mean loss and ``q_pos`` / ``q_neg``, the mean
+  heat of the positive and the negative image before the update (both near 0
+  at once means LNet has collapsed, see ``stage1_diagnosis``)."""
   images, labels = batch["image"][0], batch["label"][0].astype(jnp.float32)
   if cfg.pair_batch:
-    return _update(state, images, labels, loss_of_outputs, **kw)
-  state, l_pos = _update(state, images[:1], labels[:1], loss_of_outputs, **kw)
-  state, l_neg = _update(state, images[1:], labels[1:], loss_of_outputs, **kw)
-  return state, (l_pos + l_neg) / 2
+    state, loss, q = _update(state, images, labels, loss_of_outputs, **kw)
+    return state, {"loss": loss, "q_pos": q[0], "q_neg": q[1]}
+  state, l_pos, q_pos = _update(state, images[:1], labels[:1], loss_of_outputs, **kw)
+  state, l_neg, q_neg = _update(state, images[1:], labels[1:], loss_of_outputs, **kw)
+  return state, {"loss": (l_pos + l_neg) / 2, "q_pos": q_pos[0], "q_neg": q_neg[0]}
 
 
 def updates_per_iteration(cfg: Config) -> int:
@@ -271,8 +277,8 @@ def make_stage1_step(cfg: Config):
     alpha = losses.collaborative_alpha(state.step // per, alpha_init=cfg.alpha_init,
                                        total_steps=cfg.stage1_iters, update_every=cfg.alpha_every)
     weak = lambda heat, _, y: jnp.mean(losses.weak_supervision_loss(heat, y, alpha=alpha))
-    state, loss = _iteration(state, batch, weak, cfg, heat_only=True)
-    return state, {"loss": loss, "alpha": alpha}
+    state, metrics = _iteration(state, batch, weak, cfg, heat_only=True)
+    return state, {**metrics, "alpha": alpha}
   return step
 
 
@@ -281,9 +287,8 @@ def make_stage2_step(cfg: Config):
   def step(state, batch, key):
     del key
     bce = lambda _, logit, y: _bce(logit, y)
-    state, loss = _iteration(state, batch, bce, cfg, heat_only=False,
-                             frozen_backbone=cfg.freeze_in_stage2)
-    return state, {"loss": loss}
+    return _iteration(state, batch, bce, cfg, heat_only=False,
+                      frozen_backbone=cfg.freeze_in_stage2)
   return step
 
 
@@ -293,8 +298,7 @@ def make_stage3_step(cfg: Config):
     del key
     joint = lambda heat, logit, y: _bce(logit, y) + jnp.mean(
         losses.weak_supervision_loss(heat, y, alpha=cfg.alpha_init))
-    state, loss = _iteration(state, batch, joint, cfg, heat_only=False)
-    return state, {"loss": loss}
+    return _iteration(state, batch, joint, cfg, heat_only=False)
   return step
 
 
@@ -381,6 +385,27 @@ def region_ap(heats: np.ndarray, masks: np.ndarray) -> tuple[float, float]:
   return metrics.average_precision(r, heats.ravel()), float(r.mean())
 
 
+# Below this mean heat on the positive training image at the end of stage 1,
+# LNet counts as collapsed: the weak loss wants Q = 1/2 on a positive, and a
+# sigmoid map this close to 0 everywhere passes back gradients of order Q.
+COLLAPSE_Q = 0.01
+
+
+def stage1_diagnosis(lines: list[dict]) -> dict:
+  """Mean heat of the positive (Q+) and negative (Q-) training images over the
+  last logged window of stage 1, and whether LNet collapsed (Q+ < COLLAPSE_Q).
+
+  The weak loss (eq. 3-5) is minimised by Q+ = 1/2 and Q- = 0. A collapsed
+  LNet outputs ~0 everywhere on every image (the dip of the paper's Figure 6
+  that did not recover): its heat map carries no location."""
+  train_lines = [l for l in lines if l.get("split") == "train" and "q_pos" in l]
+  if not train_lines:
+    raise ValueError("stage 1 wrote no metric lines with q_pos (log_every > stage1_iters?)")
+  last = train_lines[-1]
+  return {"Q+ end of stage 1": last["q_pos"], "Q- end of stage 1": last["q_neg"],
+          "LNet collapsed": "yes" if last["q_pos"] < COLLAPSE_Q else "no"}
+
+
 def detection_metrics(labels, scores) -> dict:
   best = metrics.fp_fn_at_best_f1(labels, scores)
   return {"AP": metrics.average_precision(labels, scores), "FP@bestF1": best["fp"],
@@ -413,6 +438,12 @@ def run(cfg: Config, out_dir: str | Path = "runs", *, run_dir: str | Path | None
             ("stage3", make_stage3_step(cfg), tx3, cfg.stage3_iters)]
   if cfg.skip_stage1:
     stages = stages[1:]
+  # A stage with 0 iterations is left out (e.g. stage 1 alone for a study of
+  # LNet: --set stage2_iters=0 --set stage3_iters=0).
+  stages = [s for s in stages if s[3] > 0]
+  if not stages:
+    raise ValueError("every stage has 0 iterations (or stage 1 is skipped and stages 2-3 "
+                     "have 0); nothing to train")
   started = time.perf_counter()
   for k in range(cfg.num_folds):
     pairs, test, _ = fold_sources(cfg, source, folds, k)
@@ -424,14 +455,18 @@ def run(cfg: Config, out_dir: str | Path = "runs", *, run_dir: str | Path | None
                                 else [])
       state = stage_state(model, variables, tx)
       t0 = time.perf_counter()
-      state, _ = train.train(state=state, train_step=step, loader=loader,
+      state, lines = train.train(state=state, train_step=step, loader=loader,
                              root_key=jax.random.fold_in(fold_key, s), workdir=run_dir /
                              f"fold_{k}" / name, num_steps=iters, log_every=cfg.log_every,
                              progress=progress, description=f"fold {k} {name}",
                              config={"experiment": NAME, "fold": k, "stage": name,
                                      **config_lib.to_dict(cfg)})
       timings[f"fold_{k}/{name}"] = time.perf_counter() - t0
+      if name == "stage1":
+        stage1_end = stage1_diagnosis(lines)
       variables = {"params": state.params, "batch_stats": state.batch_stats}
+    stage1_end = {"Q+ end of stage 1": float("nan"), "Q- end of stage 1": float("nan"),
+                  "LNet collapsed": "stage 1 skipped"} if cfg.skip_stage1 else stage1_end
     p = predict(state, test)
     p["fold"] = np.full(len(p["label"]), k)
     preds.append(p)
@@ -440,6 +475,7 @@ def run(cfg: Config, out_dir: str | Path = "runs", *, run_dir: str | Path | None
                                                                                 p["score"])}
     fold_metrics["pixel AP"], _ = pixel_ap(p["heat"], p["mask"])
     fold_metrics["region AP"], _ = region_ap(p["heat"], p["mask"])
+    fold_metrics.update(stage1_end)
     per_fold.append(fold_metrics)
   wall = time.perf_counter() - started
   allp = {key: (np.concatenate([p[key] for p in preds]) if key != "id" else
@@ -476,13 +512,18 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
   fig.tight_layout()
   fig.savefig(figs / "alpha.png", dpi=110)
   plt.close(fig)
-  stage_lines = train.read_metrics(run_dir / "fold_0" / ("stage2" if cfg.skip_stage1 else
-                                                         "stage1") / "metrics.jsonl")
-  report.figures.loss_curves(stage_lines, figs / "fold0_first_stage.png", keys=["loss"])
+  first = next(name for name, iters in (("stage1", 0 if cfg.skip_stage1 else cfg.stage1_iters),
+                                         ("stage2", cfg.stage2_iters),
+                                         ("stage3", cfg.stage3_iters)) if iters > 0)
+  stage_lines = train.read_metrics(run_dir / "fold_0" / first / "metrics.jsonl")
+  report.figures.loss_curves(stage_lines, figs / "fold0_first_stage.png",
+                             keys=["loss", "q_pos", "q_neg"])
   synthetic = cfg.dataset == "synthetic"
   mean = {k: float(np.nanmean([f[k] for f in per_fold]))
           for k in ("AP", "FP@bestF1", "FN@bestF1", "FP@100%recall", "pixel AP",
-                    "region AP")}
+                    "region AP", "Q+ end of stage 1", "Q- end of stage 1")}
+  mean["LNet collapsed"] = (f"{sum(f['LNet collapsed'] == 'yes' for f in per_fold)} of "
+                            f"{len(per_fold)}")
   reduced = []
   if (cfg.image_height, cfg.image_width) != (1408, 512):
     reduced.append(f"resolution {cfg.image_height}x{cfg.image_width} instead of the "
@@ -495,6 +536,8 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
                             ("stage-3", cfg.stage3_iters, 300)):
     if ours != paper:
       reduced.append(f"{name} {ours} iterations instead of {paper}")
+  if cfg.stage1_lr != 0.1:
+    reduced.append(f"stage-1 learning rate {cfg.stage1_lr} instead of 0.1")
   spec = {
       "title": f"weak_ksdd ({cfg.preset}): LNet + DNet from image-level labels",
       "banners": (["SYNTHETIC data (defects_jax.data.SyntheticDefects, defect_mask variant; not "
@@ -528,11 +571,14 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
       "figures": {"Heat maps (image / ground truth / heat map)": "figures/overlays.png",
                   "Precision-recall (all test folds)": "figures/pr.png",
                   "Collaborative alpha schedule (eq. 6)": "figures/alpha.png",
-                  "Fold 0 first-stage loss": "figures/fold0_first_stage.png"},
+                  "Fold 0 first stage: loss, mean heat Q+ (positive) and Q- (negative)": "figures/fold0_first_stage.png"},
       "notes": ["Folds: folds.json (grouped by commutator); predictions: predictions.npz.",
                 "Pixel AP: heat map upsampled x8 against the resized masks, all test images. "
                 "Region AP: each heat-map value against whether its 8x8 region holds a defect "
-                "pixel (what the paper says a value predicts). Chance = the positive rate."],
+                "pixel (what the paper says a value predicts). Chance = the positive rate.",
+                f"Q+ / Q-: mean heat of the positive / negative training image over the last "
+                f"{cfg.log_every} stage-1 iterations (the weak loss wants 1/2 and 0). LNet "
+                f"collapsed: Q+ < {COLLAPSE_Q}, a map near 0 everywhere."],
   }
   (run_dir / "report.json").write_text(json.dumps(spec, indent=1, default=float))
   return report.write_report(run_dir)

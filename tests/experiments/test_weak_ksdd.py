@@ -29,6 +29,10 @@ def test_weak_ksdd_smoke_writes_report(smoke_run, capsys):
   for k in range(3):
     for stage in ("stage1", "stage2", "stage3"):
       assert (run_dir / f"fold_{k}" / stage / "metrics.jsonl").exists()
+  per_fold = json.loads((run_dir / "report.json").read_text())["tables"]["Per fold"]
+  for row in per_fold[:3]:
+    assert row["LNet collapsed"] in ("yes", "no") and 0.0 <= row["Q+ end of stage 1"] <= 1.0
+  assert per_fold[3]["LNet collapsed"].endswith("of 3")
   capsys.readouterr()
   assert cli.main(["evaluate", str(run_dir)]) == 0
   result = json.loads(capsys.readouterr().out)

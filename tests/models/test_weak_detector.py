@@ -74,6 +74,30 @@ def test_stage1_alpha_follows_collaborative_alpha(tiny, pair_batch):
   assert all(jax.tree_util.tree_leaves(same))
 
 
+def test_stage1_reports_mean_heat_of_positive_and_negative(tiny):
+  """q_pos / q_neg are the weak loss's Q of the pair, before the update."""
+  cfg, _, _, model, variables, pairs, _, _ = tiny
+  tx1, _, _ = W.stage_txs(cfg, variables["params"])
+  state = W.stage_state(model, variables, tx1)
+  (batch,) = _batches(pairs, 1)
+  _, m = jax.jit(W.make_stage1_step(cfg))(state, batch, jax.random.key(0))
+  heat, _ = model.apply(variables, batch["image"][0], train=True, mutable=["batch_stats"],
+                        method=models.WeakDetector.heatmap)
+  np.testing.assert_allclose([m["q_pos"], m["q_neg"]], jnp.mean(heat, axis=(1, 2)), rtol=1e-5)
+  weak = losses.weak_supervision_loss(heat, jnp.array([1.0, 0.0]), alpha=cfg.alpha_init)
+  assert float(m["loss"]) == pytest.approx(float(jnp.mean(weak)), rel=1e-5)
+
+
+def test_stage1_diagnosis_flags_a_collapsed_lnet():
+  lines = [{"step": 25, "split": "train", "loss": -0.2, "q_pos": 0.4, "q_neg": 0.05},
+           {"step": 50, "split": "train", "loss": -0.001, "q_pos": 0.004, "q_neg": 1e-4}]
+  d = W.stage1_diagnosis(lines)
+  assert d == {"Q+ end of stage 1": 0.004, "Q- end of stage 1": 1e-4, "LNet collapsed": "yes"}
+  assert W.stage1_diagnosis(lines[:1])["LNet collapsed"] == "no"
+  with pytest.raises(ValueError, match="no metric lines"):
+    W.stage1_diagnosis([{"step": 50, "split": "eval", "loss": 0.1}])
+
+
 def test_stage2_leaves_frozen_params_and_stats_bit_identical(tiny):
   cfg, _, _, model, variables, pairs, _, _ = tiny
   _, tx2, _ = W.stage_txs(cfg, variables["params"])
