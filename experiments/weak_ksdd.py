@@ -406,6 +406,19 @@ def stage1_diagnosis(lines: list[dict]) -> dict:
           "LNet collapsed": "yes" if last["q_pos"] < COLLAPSE_Q else "no"}
 
 
+def collapse_banner(cfg: Config, per_fold: list[dict]) -> list[str]:
+  """A report banner when LNet collapsed in any fold (empty list otherwise)."""
+  n = sum(f["LNet collapsed"] == "yes" for f in per_fold)
+  if not n:
+    return []
+  hint = (" At the paper's stage-1 learning rate 0.1 the first updates push every "
+          "heat-map logit far below 0 (measured: Q < 1e-5 within 50 iterations on "
+          "KolektorSDD); try --set stage1_lr=0.01." if cfg.stage1_lr >= 0.1 else "")
+  return [f"LNet collapsed in {n} of {len(per_fold)} folds (Q+ < {COLLAPSE_Q} at the end of "
+          f"stage 1): its heat map is ~0 on every image, so DNet decides without a location "
+          f"(the residual attention passes the features through unweighted).{hint}"]
+
+
 def detection_metrics(labels, scores) -> dict:
   best = metrics.fp_fn_at_best_f1(labels, scores)
   return {"AP": metrics.average_precision(labels, scores), "FP@bestF1": best["fp"],
@@ -543,7 +556,8 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
       "banners": (["SYNTHETIC data (defects_jax.data.SyntheticDefects, defect_mask variant; not "
                    "KolektorSDD): says the pipeline works, nothing about the paper's numbers."]
                   if synthetic else []) + ([f"Reduced from the paper's setting: "
-                                            f"{'; '.join(reduced)}."] if reduced else []),
+                                            f"{'; '.join(reduced)}."] if reduced else [])
+                 + collapse_banner(cfg, per_fold),
       "facts": {"experiment": NAME, "preset": cfg.preset, "dataset": cfg.dataset,
                 "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})",
                 "commit": report.git_commit(), "seed": cfg.seed,

@@ -93,7 +93,7 @@ class WeakDetector(nn.Module):
   x float[B, H, W, C] with H, W multiples of 64 (>= 64); heatmap float32
   [B, H/8, W/8]; logit float32 [B]. With ``frozen_backbone`` the shared
   layers and LNet run in inference mode (running BatchNorm statistics, no
-  updates), for stage 2 where they are frozen. ``heatmap(x, *, train)`` runs
+  updates, no gradient), for stage 2 where they are frozen. ``heatmap(x, *, train)`` runs
   only the shared layers and LNet (stage 1). Parameters live under
   ``shared``, ``lnet`` and ``dnet``.
   """
@@ -114,4 +114,8 @@ class WeakDetector(nn.Module):
     backbone_train = train and not frozen_backbone
     f = self.shared(x, train=backbone_train)
     heat = self.lnet(f, train=backbone_train)
+    if frozen_backbone:
+      # No gradient into frozen layers: the backward pass stops at DNet's input
+      # instead of relying on the compiler to drop unused gradients.
+      f, heat = jax.lax.stop_gradient(f), jax.lax.stop_gradient(heat)
     return heat, self.dnet(f, heat, train=train)

@@ -5,6 +5,7 @@ bench/torch_models.py (torchvision's layout and key names) are converted and
 their outputs compared; without torch those tests skip with the reason, and
 the torch-free paths (.npz, round trips, errors) still run."""
 
+import functools
 import sys
 from pathlib import Path
 
@@ -85,9 +86,18 @@ def test_pth_file_is_read_with_torch(tmp_path):
                              tmodel.fc.weight.detach().numpy().T)
 
 
-def _flax(name, classes=4, channels=3, seed=0):
+@functools.cache
+def _init_fn(name, classes, channels):
   model = models.ZOO[name](num_classes=classes)
-  return model, model.init(jax.random.key(seed), jnp.zeros((1, 32, 32, channels)), train=False)
+  init = lambda key: model.init(key, jnp.zeros((1, 32, 32, channels)), train=False)
+  # MobileNetV2's eager init dispatches its many small ops one by one: compiling
+  # it once (cached per model) measured about 2x faster on the CI CPU.
+  return model, (jax.jit(init) if name == "mobilenet_v2" else init)
+
+
+def _flax(name, classes=4, channels=3, seed=0):
+  model, init = _init_fn(name, classes, channels)
+  return model, init(jax.random.key(seed))
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])

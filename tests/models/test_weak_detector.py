@@ -23,6 +23,23 @@ def test_heatmap_is_one_eighth_and_logit_per_image():
   assert set(v["params"]) == {"shared", "lnet", "dnet"}
 
 
+@pytest.mark.parametrize("frozen", [True, False])
+def test_frozen_backbone_gets_no_gradient(tiny, frozen):
+  cfg, _, _, model, variables, pairs, _, _ = tiny
+  x = pairs[0]["image"]
+
+  def loss(params):
+    (heat, logit), _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]},
+                                   x, train=True, frozen_backbone=frozen,
+                                   mutable=["batch_stats"])
+    return jnp.sum(logit) + jnp.sum(heat)
+  grads = jax.jit(jax.grad(loss))(variables["params"])
+  for part in ("shared", "lnet"):
+    norms = [float(jnp.abs(g).sum()) for g in jax.tree_util.tree_leaves(grads[part])]
+    assert (max(norms) == 0.0) if frozen else (max(norms) > 0.0), part
+  assert max(float(jnp.abs(g).sum()) for g in jax.tree_util.tree_leaves(grads["dnet"])) > 0
+
+
 def test_shared_layers_and_lnet_use_reflect_padding():
   """A constant image stays spatially constant through reflect-padded convs
   (zero padding would make the borders differ from the interior)."""
@@ -96,6 +113,16 @@ def test_stage1_diagnosis_flags_a_collapsed_lnet():
   assert W.stage1_diagnosis(lines[:1])["LNet collapsed"] == "no"
   with pytest.raises(ValueError, match="no metric lines"):
     W.stage1_diagnosis([{"step": 50, "split": "eval", "loss": 0.1}])
+
+
+def test_collapse_banner_only_when_a_fold_collapsed():
+  cfg = W.get_config("cpu_small")
+  ok, bad = {"LNet collapsed": "no"}, {"LNet collapsed": "yes"}
+  assert W.collapse_banner(cfg, [ok, ok]) == []
+  (banner,) = W.collapse_banner(dataclasses.replace(cfg, stage1_lr=0.1), [ok, bad, bad])
+  assert banner.startswith("LNet collapsed in 2 of 3 folds") and "stage1_lr=0.01" in banner
+  (banner,) = W.collapse_banner(dataclasses.replace(cfg, stage1_lr=0.01), [bad])
+  assert "stage1_lr=0.01" not in banner
 
 
 def test_stage2_leaves_frozen_params_and_stats_bit_identical(tiny):

