@@ -15,7 +15,9 @@ from typing import Any
 
 def _fmt(v: Any) -> str:
   if isinstance(v, float):
-    return f"{v:.4f}"
+    # Small magnitudes in scientific notation (0.0000 would hide e.g. a
+    # collapsed heat map's mean of 2e-06).
+    return f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
   return str(v)
 
 

@@ -54,3 +54,9 @@ def test_write_results_renders_tables_and_the_command(tmp_path):
   text = write_results(tmp_path, tmp_path / "out" / "r.md").read_text()
   assert "defects-jax weak_ksdd --preset smoke --set seed=3 --set widths=1,2" in text
   assert "| 0.5000 |" in text and "![F]" not in text
+
+
+def test_small_floats_are_shown_in_scientific_notation():
+  from defects_jax.report.report import _fmt  # pylint: disable=g-import-not-at-top
+  assert _fmt(0.12345) == "0.1235" and _fmt(2.1e-06) == "2.10e-06" and _fmt(0.0) == "0.0000"
+  assert _fmt(-3e-4) == "-3.00e-04" and _fmt(7) == "7" and _fmt("yes") == "yes"
