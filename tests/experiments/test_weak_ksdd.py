@@ -22,7 +22,7 @@ def smoke_run(tmp_path_factory):
 def test_weak_ksdd_smoke_writes_report(smoke_run, capsys):
   run_dir = smoke_run
   report = (run_dir / "report.md").read_text()
-  assert "SYNTHETIC" in report and "Reduced from the paper's setting" in report
+  assert "SYNTHETIC" in report and "Differs from the paper's setting" in report
   assert "Beside the paper (Table 6, AP %)" in report
   for fig in ("overlays", "pr", "alpha", "fold0_first_stage"):
     assert (run_dir / "figures" / f"{fig}.png").stat().st_size > 1000
