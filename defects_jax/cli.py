@@ -61,6 +61,13 @@ def main(argv=None) -> int:
   p.add_argument("run_dir")
   p.add_argument("--results", default=None, metavar="PATH",
                  help="also render the run's tables to PATH (e.g. experiments/results/X.md)")
+  p = sub.add_parser("compare", help="one markdown table row per run folder (ablations)")
+  p.add_argument("run_dirs", nargs="+")
+  p.add_argument("--table", required=True, help="name of a table in the runs' reports")
+  p.add_argument("--row", type=int, default=0, help="row of that table (-1: the last)")
+  p.add_argument("--columns", default=None, help="comma-separated columns (default: all)")
+  p.add_argument("--facts", default="commit,wall time (all folds, incl. compile)",
+                 help="comma-separated report facts to show")
   sub.add_parser("losses-tour", help="jit every loss on seeded inputs and print a table")
   args = parser.parse_args(argv)
 
@@ -86,6 +93,12 @@ def main(argv=None) -> int:
     print(report.write_report(args.run_dir))
     if args.results:
       print(report.write_results(args.run_dir, args.results))
+    return 0
+  if args.command == "compare":
+    from defects_jax import report  # pylint: disable=g-import-not-at-top
+    split = lambda v: [c for c in v.split(",") if c] if v else None
+    print(report.compare_runs(args.run_dirs, table=args.table, row=args.row,
+                              columns=split(args.columns), facts=split(args.facts) or ()))
     return 0
   if args.command == "losses-tour":
     from experiments import losses_tour  # pylint: disable=g-import-not-at-top

@@ -83,6 +83,44 @@ def write_results(run_dir: str | os.PathLike, path: str | os.PathLike, *,
   return out
 
 
+def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None,
+                 facts=("commit", "wall time (all folds, incl. compile)")) -> str:
+  """A markdown table with one row per run: what its config changes against
+  the first run's, the given ``facts``, and row ``row`` of its table ``table``
+  (``columns`` of it, default all). Generated from the runs' report.json and
+  config.json, so results files can quote several runs without retyping.
+
+  Raises ValueError naming the run folder when a table, row or column is missing."""
+  rows, ref = [], None
+  for d in map(Path, run_dirs):
+    spec = _load_spec(d)
+    cfg_path = d / "config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    tables = spec.get("tables", {})
+    if table not in tables:
+      raise ValueError(f"{d}: report.json has no table {table!r}; it has {sorted(tables)}")
+    try:
+      source = tables[table][row]
+    except IndexError:
+      raise ValueError(f"{d}: table {table!r} has {len(tables[table])} rows, no row {row}"
+                       ) from None
+    if ref is None:
+      ref = cfg
+      changed = "(reference)"
+    else:
+      diff = [f"{k}={v}" for k, v in cfg.items() if ref.get(k) != v]
+      diff += [f"{k} unset" for k in ref if k not in cfg]
+      changed = ", ".join(diff) or "(same config)"
+    out = {"run": d.name, "config vs first run": changed}
+    out.update({f: spec.get("facts", {}).get(f, "") for f in facts})
+    for c in (columns or list(source)):
+      if c not in source:
+        raise ValueError(f"{d}: table {table!r} has no column {c!r}; it has {list(source)}")
+      out[c] = source[c]
+    rows.append(out)
+  return _table(rows)
+
+
 def new_run_dir(out_dir: str | os.PathLike, experiment: str) -> Path:
   """A fresh ``out_dir/<experiment>/<YYYYmmdd-HHMMSS>[-k]`` path (not created)."""
   import datetime  # pylint: disable=g-import-not-at-top

@@ -60,3 +60,35 @@ def test_small_floats_are_shown_in_scientific_notation():
   from defects_jax.report.report import _fmt  # pylint: disable=g-import-not-at-top
   assert _fmt(0.12345) == "0.1235" and _fmt(2.1e-06) == "2.10e-06" and _fmt(0.0) == "0.0000"
   assert _fmt(-3e-4) == "-3.00e-04" and _fmt(7) == "7" and _fmt("yes") == "yes"
+
+
+def _fake_run(root, name, cfg, ap, mean_ap):
+  d = root / name
+  d.mkdir()
+  (d / "config.json").write_text(json.dumps({"experiment": "weak_ksdd", **cfg}))
+  (d / "report.json").write_text(json.dumps({
+      "title": "t", "facts": {"commit": "abc1234", "seed": 0},
+      "tables": {"Detection": [{"AP": ap, "FP": 3}],
+                 "Per fold": [{"fold": 0, "AP": 0.5}, {"fold": "mean", "AP": mean_ap}]}}))
+  return d
+
+
+def test_compare_runs_one_row_per_run_with_config_differences(tmp_path, capsys):
+  from defects_jax import cli  # pylint: disable=g-import-not-at-top
+  from defects_jax.report import compare_runs  # pylint: disable=g-import-not-at-top
+  a = _fake_run(tmp_path, "a", {"rotate": False, "lr": 0.01}, 0.8, 0.7)
+  b = _fake_run(tmp_path, "b", {"rotate": True, "lr": 0.01}, 0.75, 0.65)
+  lines = compare_runs([a, b], table="Detection", facts=("commit",)).splitlines()
+  assert lines[0] == "| run | config vs first run | commit | AP | FP |"
+  assert lines[2] == "| a | (reference) | abc1234 | 0.8000 | 3 |"
+  assert lines[3] == "| b | rotate=True | abc1234 | 0.7500 | 3 |"
+  assert cli.main(["compare", str(a), str(b), "--table", "Per fold", "--row", "-1",
+                   "--columns", "AP", "--facts", ""]) == 0
+  out = capsys.readouterr().out.splitlines()
+  assert out[0] == "| run | config vs first run | AP |" and out[3].endswith("| 0.6500 |")
+  with pytest.raises(ValueError, match="no table 'Nope'"):
+    compare_runs([a], table="Nope")
+  with pytest.raises(ValueError, match="no row 5"):
+    compare_runs([a], table="Detection", row=5)
+  with pytest.raises(ValueError, match="no column 'AUC'"):
+    compare_runs([a], table="Detection", columns=["AUC"])
