@@ -141,7 +141,10 @@ class Config:
   pair_batch: bool = True
   synthetic_images: int = 150
   log_every: int = 25
-  overlay_images: int = 6
+  # Heat-map figure: this many test positives (0 = every one) and the
+  # overlay_negatives test negatives with the highest scores.
+  overlay_images: int = 0
+  overlay_negatives: int = 8
 
 
 PRESETS = {
@@ -155,7 +158,8 @@ PRESETS = {
     "smoke": Config(preset="smoke", dataset="synthetic", image_height=64, image_width=64,
                     lnet_wide=32, lnet_kernel=5, dnet_hidden=64, stage1_iters=200,
                     alpha_every=10, stage2_iters=80, stage2_lr=0.05, stage2_decay_at=40,
-                    stage3_iters=20, synthetic_images=120, log_every=20, overlay_images=4),
+                    stage3_iters=20, synthetic_images=120, log_every=20, overlay_images=4,
+                    overlay_negatives=2),
 }
 
 
@@ -525,12 +529,16 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
   overall = detection_metrics(allp["label"], allp["score"])
   pix_ap, chance = pixel_ap(allp["heat"], allp["mask"])
   reg_ap, reg_chance = region_ap(allp["heat"], allp["mask"])
-  pos_idx = np.flatnonzero(allp["label"] == 1)[:cfg.overlay_images]
-  neg_idx = np.flatnonzero(allp["label"] == 0)[:max(1, cfg.overlay_images // 3)]
+  pos_idx = np.flatnonzero(allp["label"] == 1)
+  pos_idx = pos_idx[:cfg.overlay_images] if cfg.overlay_images else pos_idx
+  # The negatives DNet scored highest: where false positives come from.
+  neg_all = np.flatnonzero(allp["label"] == 0)
+  neg_idx = neg_all[np.argsort(-allp["score"][neg_all], kind="stable")][:cfg.overlay_negatives]
   sel = np.concatenate([pos_idx, neg_idx])
   report.figures.heatmap_overlays(
       allp["image"][sel], allp["heat"][sel], figs / "overlays.png", masks=allp["mask"][sel],
-      titles=[f"{allp['id'][i]} y={allp['label'][i]} p={allp['score'][i]:.2f}" for i in sel])
+      titles=[f"{allp['id'][i]} y={allp['label'][i]} p={allp['score'][i]:.2f}" for i in sel],
+      per_row=1 if len(sel) <= 8 else 4)
   prec, rec, _ = metrics.precision_recall_curve(allp["label"], allp["score"])
   report.figures.pr_curve(prec, rec, figs / "pr.png", label=f"AP {overall['AP']:.3f}")
   steps = np.arange(cfg.stage1_iters)
@@ -602,7 +610,8 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
           "Wall time per stage (s)": [{"stage": k, "seconds": round(v, 1)}
                                       for k, v in timings.items()],
       },
-      "figures": {"Heat maps (image / ground truth / heat map)": "figures/overlays.png",
+      "figures": {"Heat maps (image / ground truth / heat map): test positives, then the "
+                  "highest-scoring test negatives": "figures/overlays.png",
                   "Precision-recall (all test folds)": "figures/pr.png",
                   "Collaborative alpha schedule (eq. 6)": "figures/alpha.png",
                   "Fold 0 first stage: loss, mean heat Q+ (positive) and Q- (negative)": "figures/fold0_first_stage.png"},

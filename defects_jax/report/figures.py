@@ -87,34 +87,46 @@ def pr_curve(precision: np.ndarray, recall: np.ndarray, path: Path, *, label: st
 
 
 def heatmap_overlays(images: np.ndarray, heatmaps: np.ndarray, path: Path, *,
-                     masks: np.ndarray | None = None, titles: Sequence[str] | None = None
-                     ) -> Path:
-  """Rows of image / ground-truth mask (when given) / heat map over the image.
+                     masks: np.ndarray | None = None, titles: Sequence[str] | None = None,
+                     per_row: int = 1) -> Path:
+  """Cells of image / ground-truth mask (when given) / heat map over the image,
+  ``per_row`` cells side by side.
 
   Args:
     images: [N, H, W, C] uint8 or float in [-1, 1].
     heatmaps: [N, h, w] in [0, 1] (any resolution; drawn stretched over the image).
     masks: optional [N, H, W] in {0, 1}.
-    titles: optional per-row titles (e.g. "kos12/Part3 score 0.97").
+    titles: optional per-cell titles (e.g. "kos12/Part3 score 0.97").
+    per_row: cells per figure row (tall images such as KolektorSDD's read
+      better several to a row).
   """
   images = np.asarray(images)
   if images.dtype != np.uint8:
     images = np.clip((images + 1.0) * 127.5, 0, 255).astype(np.uint8)
   n = len(images)
-  cols = 3 if masks is not None else 2
-  fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.4 * n), squeeze=False)
+  if n == 0:
+    raise ValueError(f"{path}: no images to draw")
+  per = 3 if masks is not None else 2
+  per_row = max(1, min(per_row, n))
+  rows = -(-n // per_row)
+  h0, w0 = images.shape[1:3]
+  panel_w = 2.2 if per_row == 1 else max(0.9, min(2.2, 2.4 * w0 / h0))
+  fig, axes = plt.subplots(rows, per * per_row, figsize=(panel_w * per * per_row, 2.4 * rows),
+                           squeeze=False)
+  for ax in axes.ravel():
+    ax.axis("off")
   for i in range(n):
+    r, c0 = divmod(i, per_row)
+    cell = axes[r, c0 * per:(c0 + 1) * per]
     img = images[i][..., 0] if images[i].shape[-1] == 1 else images[i]
     h, w = img.shape[:2]
-    axes[i, 0].imshow(img, cmap="gray")
-    axes[i, 0].set_title(titles[i] if titles else "image", fontsize=7)
+    cell[0].imshow(img, cmap="gray")
+    cell[0].set_title(titles[i] if titles else "image", fontsize=7)
     if masks is not None:
-      axes[i, 1].imshow(masks[i], cmap="gray", vmin=0, vmax=1)
-      axes[i, 1].set_title("ground truth", fontsize=7)
-    axes[i, -1].imshow(img, cmap="gray")
-    axes[i, -1].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1,
-                       extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    axes[i, -1].set_title("heat map", fontsize=7)
-    for ax in axes[i]:
-      ax.axis("off")
+      cell[1].imshow(masks[i], cmap="gray", vmin=0, vmax=1)
+      cell[1].set_title("ground truth", fontsize=7)
+    cell[-1].imshow(img, cmap="gray")
+    cell[-1].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1,
+                    extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    cell[-1].set_title("heat map", fontsize=7)
   return _save(fig, path)

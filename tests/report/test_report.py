@@ -25,9 +25,13 @@ def test_figures_write_pngs(tmp_path):
       figures.heatmap_overlays(rng.uniform(-1, 1, (2, 16, 8, 1)), rng.random((2, 4, 2)),
                                tmp_path / "h.png", masks=np.zeros((2, 16, 8)),
                                titles=["x", "y"]),
+      figures.heatmap_overlays(rng.uniform(-1, 1, (5, 16, 8, 1)), rng.random((5, 4, 2)),
+                               tmp_path / "h3.png", masks=np.zeros((5, 16, 8)), per_row=3),
   ]
   for path in paths:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+  with pytest.raises(ValueError, match="no images"):
+    figures.heatmap_overlays(np.zeros((0, 8, 8, 1)), np.zeros((0, 1, 1)), tmp_path / "e.png")
 
 
 def test_write_report_renders_tables_figures_and_banners(tmp_path):
