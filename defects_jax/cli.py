@@ -66,8 +66,10 @@ def main(argv=None) -> int:
   p.add_argument("--table", required=True, help="name of a table in the runs' reports")
   p.add_argument("--row", type=int, default=0, help="row of that table (-1: the last)")
   p.add_argument("--columns", default=None, help="comma-separated columns (default: all)")
-  p.add_argument("--facts", default="commit,wall time (all folds, incl. compile)",
-                 help="comma-separated report facts to show")
+  p.add_argument("--fact", dest="facts", action="append", default=None,
+                 help="a report fact to show (repeatable; default: commit and wall time)")
+  p.add_argument("--labels", default=None, help="comma-separated row labels (default: the "
+                 "run folder names)")
   sub.add_parser("losses-tour", help="jit every loss on seeded inputs and print a table")
   args = parser.parse_args(argv)
 
@@ -97,8 +99,9 @@ def main(argv=None) -> int:
   if args.command == "compare":
     from defects_jax import report  # pylint: disable=g-import-not-at-top
     split = lambda v: [c for c in v.split(",") if c] if v else None
+    kw = {} if args.facts is None else {"facts": [f for f in args.facts if f]}
     print(report.compare_runs(args.run_dirs, table=args.table, row=args.row,
-                              columns=split(args.columns), facts=split(args.facts) or ()))
+                              columns=split(args.columns), labels=split(args.labels), **kw))
     return 0
   if args.command == "losses-tour":
     from experiments import losses_tour  # pylint: disable=g-import-not-at-top

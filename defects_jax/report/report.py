@@ -83,16 +83,20 @@ def write_results(run_dir: str | os.PathLike, path: str | os.PathLike, *,
   return out
 
 
-def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None,
+def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None, labels=None,
                  facts=("commit", "wall time (all folds, incl. compile)")) -> str:
   """A markdown table with one row per run: what its config changes against
   the first run's, the given ``facts``, and row ``row`` of its table ``table``
-  (``columns`` of it, default all). Generated from the runs' report.json and
+  (``columns`` of it, default all), labelled by ``labels`` (default the
+  folder names). Generated from the runs' report.json and
   config.json, so results files can quote several runs without retyping.
 
   Raises ValueError naming the run folder when a table, row or column is missing."""
+  run_dirs = [Path(d) for d in run_dirs]
+  if labels is not None and len(labels) != len(run_dirs):
+    raise ValueError(f"{len(labels)} labels for {len(run_dirs)} run folders")
   rows, ref = [], None
-  for d in map(Path, run_dirs):
+  for i, d in enumerate(run_dirs):
     spec = _load_spec(d)
     cfg_path = d / "config.json"
     cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
@@ -111,7 +115,7 @@ def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None,
       diff = [f"{k}={v}" for k, v in cfg.items() if ref.get(k) != v]
       diff += [f"{k} unset" for k in ref if k not in cfg]
       changed = ", ".join(diff) or "(same config)"
-    out = {"run": d.name, "config vs first run": changed}
+    out = {"run": labels[i] if labels else d.name, "config vs first run": changed}
     out.update({f: spec.get("facts", {}).get(f, "") for f in facts})
     for c in (columns or list(source)):
       if c not in source:

@@ -87,9 +87,12 @@ def test_compare_runs_one_row_per_run_with_config_differences(tmp_path, capsys):
   assert lines[2] == "| a | (reference) | abc1234 | 0.8000 | 3 |"
   assert lines[3] == "| b | rotate=True | abc1234 | 0.7500 | 3 |"
   assert cli.main(["compare", str(a), str(b), "--table", "Per fold", "--row", "-1",
-                   "--columns", "AP", "--facts", ""]) == 0
+                   "--columns", "AP", "--fact", "", "--labels", "frozen,rotated"]) == 0
   out = capsys.readouterr().out.splitlines()
-  assert out[0] == "| run | config vs first run | AP |" and out[3].endswith("| 0.6500 |")
+  assert out[0] == "| run | config vs first run | AP |"
+  assert out[3] == "| rotated | rotate=True | 0.6500 |"
+  with pytest.raises(ValueError, match="1 labels for 2 run folders"):
+    compare_runs([a, b], table="Detection", labels=["x"])
   with pytest.raises(ValueError, match="no table 'Nope'"):
     compare_runs([a], table="Nope")
   with pytest.raises(ValueError, match="no row 5"):
