@@ -632,3 +632,28 @@ def evaluate_run(run_dir: str | Path) -> dict:
   p = np.load(Path(run_dir) / "predictions.npz")
   return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v))
           for k, v in detection_metrics(p["label"], p["score"]).items()}
+
+
+def q_trace_table(run_dir: str | Path, iterations: int = 10) -> str:
+  """Markdown table of Q+ / Q- (mean heat of the positive / negative image,
+  before each update) over the first ``iterations`` logged stage-1 lines of
+  every fold of a run: how fast LNet's map moves (run with --set log_every=1 to
+  see single updates)."""
+  run_dir = Path(run_dir)
+  folds = sorted(run_dir.glob("fold_*/stage1/metrics.jsonl"))
+  if not folds:
+    raise FileNotFoundError(f"{run_dir}: no fold_*/stage1/metrics.jsonl (stage 1 skipped?)")
+  traces = {p.parent.parent.name: [l for l in train.read_metrics(p) if l.get("split") ==
+                                   "train"][:iterations] for p in folds}
+  steps = [l["step"] for l in next(iter(traces.values()))]
+  head = "| fold | " + " | ".join(f"before update {s}" for s in steps) + " |"
+  rows = [f"| {k} | " + " | ".join(f"{l['q_pos']:.2g} / {l['q_neg']:.2g}" for l in lines) + " |"
+          for k, lines in traces.items()]
+  return "\n".join([head, "|" + "---|" * (len(steps) + 1)] + rows)
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  if len(sys.argv) not in (3, 4) or sys.argv[1] != "q_trace":
+    raise SystemExit("usage: python -m experiments.weak_ksdd q_trace RUN_DIR [ITERATIONS]")
+  print(q_trace_table(sys.argv[2], *(int(a) for a in sys.argv[3:])))

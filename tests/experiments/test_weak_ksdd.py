@@ -66,3 +66,18 @@ def test_region_masks_and_region_ap():
   assert ap == pytest.approx(1.0) and chance == pytest.approx(1 / 6)
   heat[0, 0, 0] = 0.95  # a clean region ranked first: precision 1/2 at the defect
   assert W.region_ap(heat, mask)[0] == pytest.approx(0.5)
+
+
+def test_q_trace_table_lists_each_fold(tmp_path):
+  for k, q in ((0, 0.5), (1, 2e-6)):
+    d = tmp_path / f"fold_{k}" / "stage1"
+    d.mkdir(parents=True)
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(
+        {"step": s, "split": "train", "q_pos": q, "q_neg": q / 2, "loss": 0.0})
+        for s in (1, 2, 3)) + "\n")
+  lines = W.q_trace_table(tmp_path, iterations=2).splitlines()
+  assert lines[0] == "| fold | before update 1 | before update 2 |"
+  assert lines[2] == "| fold_0 | 0.5 / 0.25 | 0.5 / 0.25 |"
+  assert lines[3] == "| fold_1 | 2e-06 / 1e-06 | 2e-06 / 1e-06 |"
+  with pytest.raises(FileNotFoundError, match="stage 1 skipped"):
+    W.q_trace_table(tmp_path / "fold_0")
