@@ -563,7 +563,8 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
   mean = {k: float(np.nanmean([f[k] for f in per_fold]))
           for k in ("AP", "FP@bestF1", "FN@bestF1", "FP@100%recall", "pixel AP",
                     "region AP", "Q+ end of stage 1", "Q- end of stage 1")}
-  mean["LNet collapsed"] = (f"{sum(f['LNet collapsed'] == 'yes' for f in per_fold)} of "
+  mean["LNet collapsed"] = ("stage 1 skipped" if cfg.skip_stage1 else
+                            f"{sum(f['LNet collapsed'] == 'yes' for f in per_fold)} of "
                             f"{len(per_fold)}")
   reduced = []
   if (cfg.image_height, cfg.image_width) != (1408, 512):
