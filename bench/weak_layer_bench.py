@@ -11,6 +11,8 @@ backward (gradients wrt input and kernel) of
 * ``jax``: reflect pad + ``models.conv2d`` (the lowering the model uses),
 * ``jax zero``: the same conv with zero padding (``padding="SAME"``): what
   reflect padding costs,
+* ``taps`` / ``im2col``: reflect pad + the other lowerings of
+  ``bench/conv_bench.py`` (shifted matmuls; one matmul over all taps),
 * ``torch``: ``F.pad(mode="reflect")`` + ``F.conv2d`` in plain PyTorch (NCHW),
 
 and prints median ms per layer and the ratio. The rows sum to most of a stage-1
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +34,9 @@ import numpy as np
 
 from defects_jax.models import conv2d
 from defects_jax.models.layers import reflect_pad
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conv_bench import im2col_conv  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def weak_layers(h: int, w: int, lnet_kernel: int = 15, lnet_wide: int = 512):
@@ -57,16 +64,18 @@ def _median_ms(fn, reps):
   return 1000 * statistics.median(times)
 
 
-def time_jax(b, h, w, cin, cout, k, reps, reflect=True):
+def time_jax(b, h, w, cin, cout, k, reps, reflect=True, lowering="auto"):
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((b, h, w, cin)), jnp.float32)
   kern = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.05, jnp.float32)
 
   def loss(x, kern):
-    if reflect and k > 1:
-      y = conv2d(reflect_pad(x, k // 2), kern, padding="VALID")
+    if lowering == "im2col":
+      y = im2col_conv(reflect_pad(x, k // 2), kern, 1, 0, 1)
+    elif reflect and k > 1:
+      y = conv2d(reflect_pad(x, k // 2), kern, padding="VALID", lowering=lowering)
     else:
-      y = conv2d(x, kern, padding="SAME")
+      y = conv2d(x, kern, padding="SAME", lowering=lowering)
     return jnp.sum(y * y)
 
   fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
@@ -105,17 +114,24 @@ def main(argv=None) -> int:
     have_torch = False
   print(f"weak detector convs at {h}x{args.size}, batch {args.batch}, forward + backward, "
         f"median of {args.reps}; jax {jax.__version__} on {jax.devices()[0].platform}")
-  print("| layer | map | C_in->C_out | k | jax ms | jax zero-pad ms | torch ms | torch/jax |")
-  print("|---|---|---|---|---|---|---|---|")
-  tot = [0.0, 0.0, 0.0]
+  print("| layer | map | C_in->C_out | k | GFLOP | jax ms | jax zero-pad ms | taps ms | "
+        "im2col ms | torch ms | torch/jax |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  tot = np.zeros(5)
   for name, hh, ww, cin, cout, k in weak_layers(h, args.size, args.lnet_kernel):
-    j = time_jax(args.batch, hh, ww, cin, cout, k, args.reps)
-    z = time_jax(args.batch, hh, ww, cin, cout, k, args.reps, reflect=False)
-    t = time_torch(args.batch, hh, ww, cin, cout, k, args.reps) if have_torch else float("nan")
-    tot = [tot[0] + j, tot[1] + z, tot[2] + t]
-    print(f"| {name} | {hh}x{ww} | {cin}->{cout} | {k} | {j:.1f} | {z:.1f} | {t:.1f} | "
-          f"{t / j:.2f} |")
-  print(f"| total | | | | {tot[0]:.1f} | {tot[1]:.1f} | {tot[2]:.1f} | {tot[2] / tot[0]:.2f} |")
+    gflop = 3 * 2 * args.batch * hh * ww * cin * cout * k * k / 1e9  # forward x 3
+    row = np.array([
+        time_jax(args.batch, hh, ww, cin, cout, k, args.reps),
+        time_jax(args.batch, hh, ww, cin, cout, k, args.reps, reflect=False),
+        time_jax(args.batch, hh, ww, cin, cout, k, args.reps, lowering="taps"),
+        time_jax(args.batch, hh, ww, cin, cout, k, args.reps, lowering="im2col"),
+        time_torch(args.batch, hh, ww, cin, cout, k, args.reps) if have_torch else np.nan])
+    tot += row
+    cells = " | ".join(f"{v:.1f}" for v in row)
+    print(f"| {name} | {hh}x{ww} | {cin}->{cout} | {k} | {gflop:.2f} | {cells} | "
+          f"{row[4] / row[0]:.2f} |")
+  cells = " | ".join(f"{v:.1f}" for v in tot)
+  print(f"| total | | | | | {cells} | {tot[4] / tot[0]:.2f} |")
   return 0
 
 
