@@ -12,13 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 
 Padding = str | int | Sequence[tuple[int, int]]
-LOWERINGS = ("auto", "xla", "taps")
+LOWERINGS = ("auto", "xla", "taps", "im2col")
 # Read at trace time: "xla" or "taps" forces that lowering wherever "auto" is
 # asked for (the benchmark's before/after switch); unset or "auto": the rule.
 LOWERING_ENV = "DEFECTS_JAX_CONV_LOWERING"
 # Output maps with at most this many positions use the shifted-matmul lowering
 # on CPU (see conv2d; measured in bench/RESULTS.md).
 CPU_TAPS_MAX_POSITIONS = 4
+# Dense kernels with more taps than this (larger than 7x7) use one matmul over
+# all taps on CPU (see conv2d; measured on LNet's 15x15 layer, bench/RESULTS.md).
+CPU_IM2COL_MIN_TAPS = 50
 
 
 def _pairs(v, n=2) -> tuple[int, ...]:
@@ -53,15 +56,23 @@ def choose_lowering(out_hw: tuple[int, int], kernel_hw: tuple[int, int], groups:
   * depthwise convs: XLA:CPU's grouped convolution runs below 1 GFLOP/s at
     every size measured (2x2 to 64x64 maps), 3-50x slower than the per-tap
     elementwise products; so every depthwise conv takes "taps".
+  * dense convs with large kernels (more than ``CPU_IM2COL_MIN_TAPS`` taps,
+    i.e. larger than 7x7): "im2col". LNet's 15x15 conv 64->512 on a 44x16 map
+    (batch 2, forward + backward, ``bench/weak_layer_bench.py``): 1014 ms with
+    XLA's conv, 441 ms as one matmul over the 225 concatenated taps, 1432 ms
+    as taps. At 7x7 and below im2col did not win (ResNet stem, 5x5 and 3x3
+    layers in the same benches), so they keep the rules above. It holds the
+    [B, H_out, W_out, kh*kw*C_in] patch matrix in memory.
   * other grouped convolutions, and every non-CPU backend: "xla".
 
-  The environment variable ``DEFECTS_JAX_CONV_LOWERING`` ("xla" or "taps"),
-  read when a function is traced, overrides the rule.
+  The environment variable ``DEFECTS_JAX_CONV_LOWERING`` ("xla", "taps" or
+  "im2col"), read when a function is traced, overrides the rule.
   """
   forced = os.environ.get(LOWERING_ENV, "auto")
   if forced not in LOWERINGS:
     raise ValueError(f"{LOWERING_ENV}={forced!r}; expected one of {LOWERINGS}")
-  if forced == "xla" or (forced == "taps" and groups in (1, in_channels)):
+  if (forced == "xla" or (forced == "taps" and groups in (1, in_channels))
+      or (forced == "im2col" and groups == 1)):
     return forced
   backend = backend or jax.default_backend()
   if backend != "cpu":
@@ -72,6 +83,8 @@ def choose_lowering(out_hw: tuple[int, int], kernel_hw: tuple[int, int], groups:
     return "taps"
   if out_hw[0] * out_hw[1] <= CPU_TAPS_MAX_POSITIONS:
     return "taps"
+  if kernel_hw[0] * kernel_hw[1] >= CPU_IM2COL_MIN_TAPS:
+    return "im2col"
   return "xla"
 
 
@@ -89,6 +102,9 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
       padded input times ``kernel[i, j]``: an einsum over channels per tap
       (dense), or an elementwise product per tap (depthwise). Fast on CPU when
       the output map is tiny, where XLA:CPU's convolution is slow.
+    * ``"im2col"`` (dense only): the strided slices of all taps concatenated
+      along channels, one matmul with the reshaped kernel. Fast on CPU for
+      large kernels.
     * ``"auto"``: :func:`choose_lowering` from the static shapes.
 
   Args:
@@ -99,7 +115,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
       ((top, bottom), (left, right)).
     feature_group_count: 1 (dense), C_in (depthwise, C_out a multiple of
       C_in), or another divisor of C_in (always "xla").
-    lowering: "auto", "xla" or "taps".
+    lowering: "auto", "xla", "taps" or "im2col".
     precision: passed to the XLA conv / einsum.
 
   Returns:
@@ -124,7 +140,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
                      f"padding {pads}, strides {strides}")
   if lowering == "auto":
     lowering = choose_lowering(out_hw, (kh, kw), groups, cin)
-  if lowering == "taps" and groups not in (1, cin):
+  if (lowering == "taps" and groups not in (1, cin)) or (lowering == "im2col" and groups != 1):
     lowering = "xla"
   if lowering == "xla":
     return jax.lax.conv_general_dilated(
@@ -135,11 +151,17 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
   depthwise = groups == cin and groups > 1
   if depthwise and cout != cin:  # channel multiplier m: output channel c*m + r reads input c
     xp = jnp.repeat(xp, cout // cin, axis=-1)
+  tap = lambda i, j: jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * sh + 1,
+                                                     j + (wo - 1) * sw + 1, xp.shape[-1]),
+                                   (1, sh, sw, 1))
+  if lowering == "im2col":  # patches [B, Ho, Wo, kh*kw*C_in] in the kernel's (i, j, c) order
+    cols = jnp.concatenate([tap(i, j) for i in range(kh) for j in range(kw)], axis=-1)
+    return jnp.einsum("bhwk,kd->bhwd", cols, kernel.reshape(kh * kw * cin, cout),
+                      precision=precision)
   out = None
   for i in range(kh):
     for j in range(kw):
-      xs = jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1,
-                                             xp.shape[-1]), (1, sh, sw, 1))
+      xs = tap(i, j)
       if depthwise:
         term = xs * kernel[i, j, 0]
       else:

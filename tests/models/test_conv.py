@@ -24,10 +24,10 @@ def reference(x, k, strides, padding, groups):
 @given(size=st.integers(1, 6), ksize=st.sampled_from([1, 3, 5]), stride=st.sampled_from([1, 2]),
        padding=st.sampled_from(["SAME", "VALID", 1, ((0, 1), (2, 0))]),
        kind=st.sampled_from(["dense", "depthwise", "multiplier", "grouped"]),
-       seed=st.integers(0, 2**16))
-@settings(max_examples=25)  # each example compiles two functions
-def test_taps_lowering_equals_lax_conv_in_value_and_gradient(size, ksize, stride, padding,
-                                                             kind, seed):
+       lowering=st.sampled_from(["taps", "im2col"]), seed=st.integers(0, 2**16))
+@settings(max_examples=30)  # each example compiles two functions
+def test_taps_and_im2col_lowerings_equal_lax_conv_in_value_and_gradient(
+    size, ksize, stride, padding, kind, lowering, seed):
   cin, groups, cout = {"dense": (3, 1, 5), "depthwise": (4, 4, 4), "multiplier": (3, 3, 6),
                        "grouped": (4, 2, 6)}[kind]
   rng = np.random.default_rng(seed)
@@ -39,7 +39,7 @@ def test_taps_lowering_equals_lax_conv_in_value_and_gradient(size, ksize, stride
       models.conv2d(x, k, strides=stride, padding=padding, feature_group_count=groups)
     return
   f = jax.jit(lambda x, k: models.conv2d(x, k, strides=stride, padding=padding,
-                                         feature_group_count=groups, lowering="taps",
+                                         feature_group_count=groups, lowering=lowering,
                                          precision=jax.lax.Precision.HIGHEST))
   want = reference(x, k, stride, padding, groups)
   np.testing.assert_allclose(f(x, k), want, atol=1e-4, rtol=1e-4)
@@ -59,6 +59,11 @@ def test_auto_picks_taps_only_for_tiny_outputs_on_cpu():
   assert layers.choose_lowering((1, 1), (3, 3), 2, 8, backend="cpu") == "xla"  # grouped
   assert layers.choose_lowering((64, 64), (3, 3), 32, 32, backend="cpu") == "taps"  # depthwise
   assert layers.choose_lowering((64, 64), (3, 3), 32, 32, backend="gpu") == "xla"
+  # Large dense kernels: one matmul over all taps on CPU (LNet's 15x15 layer).
+  assert layers.choose_lowering((44, 16), (15, 15), 1, 64, backend="cpu") == "im2col"
+  assert layers.choose_lowering((44, 16), (7, 7), 1, 64, backend="cpu") == "xla"
+  assert layers.choose_lowering((44, 16), (15, 15), 1, 64, backend="gpu") == "xla"
+  assert layers.choose_lowering((2, 2), (15, 15), 1, 64, backend="cpu") == "taps"
 
 
 def test_env_variable_forces_a_lowering(monkeypatch):
@@ -66,6 +71,9 @@ def test_env_variable_forces_a_lowering(monkeypatch):
   assert layers.choose_lowering((1, 1), (3, 3), 1, 8, backend="cpu") == "xla"
   monkeypatch.setenv(layers.LOWERING_ENV, "taps")
   assert layers.choose_lowering((9, 9), (3, 3), 1, 8, backend="gpu") == "taps"
+  monkeypatch.setenv(layers.LOWERING_ENV, "im2col")
+  assert layers.choose_lowering((9, 9), (3, 3), 1, 8, backend="gpu") == "im2col"
+  assert layers.choose_lowering((9, 9), (3, 3), 8, 8, backend="cpu") == "taps"  # depthwise
   monkeypatch.setenv(layers.LOWERING_ENV, "fastest")
   with pytest.raises(ValueError, match="DEFECTS_JAX_CONV_LOWERING"):
     layers.choose_lowering((9, 9), (3, 3), 1, 8)
