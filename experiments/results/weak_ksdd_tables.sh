@@ -10,6 +10,7 @@
 #   n5 / n10: num_positive=5 / 10   n5_skip / n10_skip: the same + skip_stage1=True
 #   ref_s1, unfreeze_s1, rotate_s1: seed=1 (+ the setting)
 #   base: stage1_lr=0.1 (the paper's stage-1 learning rate)
+#   s1_lr01: stage2_iters=0, stage3_iters=0 (stage 1 alone, 750 iterations)
 #   first20_0.1 / first20_0.01: stage1_lr=0.1 / 0.01, stage1_iters=20, log_every=1,
 #     stage2_iters=0, stage3_iters=0 (stage 1 alone, every update logged)
 # (The runs in the results file were made at commit 8d30f6f, where cpu_small's
