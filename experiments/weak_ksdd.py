@@ -42,10 +42,10 @@ Presets:
                linear resolution: 44x16 heat maps) with LNet's 15x15 layer
                shrunk to 5x5 so its receptive field keeps about the same share
                of the image, and stage-1 learning rate 0.01 (see below); 2-core
-               CPU, about 40 minutes.
+               CPU: 4122 s measured at lr 0.1 on a shared CPU.
   cpu_small:   the same at 176x64 (1/8 linear resolution, 22x8 heat maps, LNet
                kernel 3, stage-1 lr 0.01): for the Table 5 ablations on CPU
-               (about 10 minutes each on a quiet 2-core CPU), e.g.
+               (424-1427 s each, measured with two runs sharing 2 cores), e.g.
                ``--set freeze_in_stage2=False``, ``--set rotate=True``,
                ``--set skip_stage1=True``, ``--set num_positive=5``.
   smoke:       SYNTHETIC defect / defect-free 64x64 images with masks (compact
