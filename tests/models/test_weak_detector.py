@@ -16,8 +16,10 @@ from experiments import weak_ksdd as W
 
 def test_heatmap_is_one_eighth_and_logit_per_image():
   m = models.WeakDetector(lnet_wide=16, dnet_hidden=8)
-  v = m.init(jax.random.key(0), jnp.zeros((1, 64, 128, 1)), train=False)
-  heat, logit = m.apply(v, jax.random.uniform(jax.random.key(1), (3, 64, 128, 1)), train=False)
+  # Jitted: on CPU the 15x15 layer is 225 slices (im2col), slow op by op.
+  v = jax.jit(lambda k: m.init(k, jnp.zeros((1, 64, 128, 1)), train=False))(jax.random.key(0))
+  heat, logit = jax.jit(lambda v, x: m.apply(v, x, train=False))(
+      v, jax.random.uniform(jax.random.key(1), (3, 64, 128, 1)))
   assert heat.shape == (3, 8, 16) and logit.shape == (3,)
   assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0
   assert set(v["params"]) == {"shared", "lnet", "dnet"}
@@ -45,13 +47,13 @@ def test_shared_layers_and_lnet_use_reflect_padding():
   (zero padding would make the borders differ from the interior)."""
   m = SharedLayers()
   x = jnp.full((1, 64, 64, 1), 0.7)
-  v = m.init(jax.random.key(0), x, train=False)
-  f = m.apply(v, x, train=False)
+  v = jax.jit(lambda k: m.init(k, x, train=False))(jax.random.key(0))
+  f = jax.jit(lambda v: m.apply(v, x, train=False))(v)
   assert f.shape == (1, 8, 8, 128)
   np.testing.assert_allclose(f, jnp.broadcast_to(f[:, :1, :1], f.shape), rtol=1e-5, atol=1e-6)
   det = models.WeakDetector(lnet_wide=16, dnet_hidden=8)
-  vd = det.init(jax.random.key(0), x, train=False)
-  heat = det.apply(vd, x, train=False, method=models.WeakDetector.heatmap)
+  vd = jax.jit(lambda k: det.init(k, x, train=False))(jax.random.key(0))
+  heat = jax.jit(lambda v: det.apply(v, x, train=False, method=models.WeakDetector.heatmap))(vd)
   np.testing.assert_allclose(heat, jnp.broadcast_to(heat[:, :1, :1], heat.shape), rtol=1e-5)
 
 
