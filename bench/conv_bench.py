@@ -7,8 +7,10 @@ one convolution for each lowering of ``defects_jax.models.conv2d``, over the
 shapes that ResNet18 and MobileNetV2 meet at 64x64 and 128x128 inputs (dense
 3x3, 1x1, strided, depthwise), and prints median ms and GFLOP/s (forward
 FLOPs x 3). This is the measurement behind ``choose_lowering``'s rule. A third
-column times im2col (all taps concatenated into one matmul), a lowering we
-tried and did not adopt (it lost to XLA on large maps and to taps on tiny ones).
+column times ``conv2d(lowering="im2col")`` (all taps concatenated into one
+matmul): on these shapes (kernels up to 7x7) it lost to XLA on large maps and
+to taps on tiny ones; it is the CPU default only for larger kernels
+(bench/weak_layer_bench.py).
 """
 
 from __future__ import annotations
@@ -36,20 +38,6 @@ SHAPES = [
     ("dw 3x3 144", 32, 144, 144, 3, 1, 144), ("dw 3x3 /2 96", 64, 96, 96, 3, 2, 96),
     ("dw 3x3 32", 64, 32, 32, 3, 1, 32),
 ]
-
-
-def im2col_conv(x, w, stride, pad, groups):
-  """One matmul over concatenated taps (dense only; bench-only lowering)."""
-  if groups != 1:
-    return None
-  kh, kw, cin, cout = w.shape
-  xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  b = x.shape[0]
-  ho, wo = (x.shape[1] + 2 * pad - kh) // stride + 1, (x.shape[2] + 2 * pad - kw) // stride + 1
-  cols = [jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * stride + 1,
-                                           j + (wo - 1) * stride + 1, cin),
-                        (1, stride, stride, 1)) for i in range(kh) for j in range(kw)]
-  return jnp.einsum("bhwk,kd->bhwd", jnp.concatenate(cols, -1), w.reshape(-1, cout))
 
 
 def time_fn(fn, args, reps):
@@ -80,17 +68,13 @@ def main(argv=None):
     out_s = (s + 2 * (k // 2) - k) // stride + 1
     flops = 2 * args.batch * out_s * out_s * k * k * cin // groups * cout * 3
     res = {}
-    for lowering in ("xla", "taps"):
+    for lowering in ("xla", "taps") + (("im2col",) if groups == 1 else ()):
       f = jax.jit(jax.value_and_grad(
           lambda x, w, lowering=lowering: jnp.sum(conv2d(
               x, w, strides=stride, padding=k // 2, feature_group_count=groups,
               lowering=lowering) ** 2), argnums=(0, 1)))
       res[lowering] = time_fn(f, (x, w), args.reps)
-    im2col = "-"
-    if groups == 1:
-      f = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(
-          im2col_conv(x, w, stride, k // 2, groups) ** 2), argnums=(0, 1)))
-      im2col = f"{1e3 * time_fn(f, (x, w), args.reps):.2f}"
+    im2col = f"{1e3 * res['im2col']:.2f}" if "im2col" in res else "-"
     auto = layers.choose_lowering((out_s, out_s), (k, k), groups, cin)
     print(f"| {label} | {s}x{s} | {out_s}x{out_s} | {1e3 * res['xla']:.2f} | "
           f"{1e3 * res['taps']:.2f} | {im2col} | {flops / res['xla'] / 1e9:.0f} | "

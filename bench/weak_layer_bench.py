@@ -11,8 +11,8 @@ backward (gradients wrt input and kernel) of
 * ``jax``: reflect pad + ``models.conv2d`` (the lowering the model uses),
 * ``jax zero``: the same conv with zero padding (``padding="SAME"``): what
   reflect padding costs,
-* ``taps`` / ``im2col``: reflect pad + the other lowerings of
-  ``bench/conv_bench.py`` (shifted matmuls; one matmul over all taps),
+* ``taps`` / ``im2col``: reflect pad + ``conv2d`` forced to each lowering
+  (shifted matmuls; one matmul over all taps),
 * ``torch``: ``F.pad(mode="reflect")`` + ``F.conv2d`` in plain PyTorch (NCHW),
 
 and prints median ms per layer and the ratio. The rows sum to most of a stage-1
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,22 +32,19 @@ import numpy as np
 
 from defects_jax.models import conv2d
 from defects_jax.models.layers import reflect_pad
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conv_bench import im2col_conv  # pylint: disable=g-import-not-at-top,wrong-import-position
+from defects_jax.models.weak_detector import SHARED_LAYERS
 
 
 def weak_layers(h: int, w: int, lnet_kernel: int = 15, lnet_wide: int = 512):
   """(name, H, W, C_in, C_out, kernel) of every conv in shared layers + LNet."""
   rows, cin = [], 1
-  for i, (width, pool_after) in enumerate([(32, False), (32, True), (64, False), (64, True),
-                                           (128, False), (128, True), (128, False)]):
+  for i, (width, pool_after) in enumerate(SHARED_LAYERS):
     rows.append((f"shared conv{i}", h, w, cin, width, 3))
     cin = width
     if pool_after:
       h, w = h // 2, w // 2
   rows += [("lnet conv0", h, w, 128, 64, 5), ("lnet conv1", h, w, 64, 64, 5),
-           (f"lnet conv2 (wide)", h, w, 64, lnet_wide, lnet_kernel),
+           ("lnet conv2 (wide)", h, w, 64, lnet_wide, lnet_kernel),
            ("lnet conv3 (1x1)", h, w, lnet_wide, 1, 1)]
   return rows
 
@@ -70,9 +65,7 @@ def time_jax(b, h, w, cin, cout, k, reps, reflect=True, lowering="auto"):
   kern = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.05, jnp.float32)
 
   def loss(x, kern):
-    if lowering == "im2col":
-      y = im2col_conv(reflect_pad(x, k // 2), kern, 1, 0, 1)
-    elif reflect and k > 1:
+    if reflect and k > 1:
       y = conv2d(reflect_pad(x, k // 2), kern, padding="VALID", lowering=lowering)
     else:
       y = conv2d(x, kern, padding="SAME", lowering=lowering)

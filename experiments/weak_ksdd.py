@@ -415,6 +415,11 @@ def region_ap(heats: np.ndarray, masks: np.ndarray) -> tuple[float, float]:
 COLLAPSE_Q = 0.01
 
 
+# The per-fold diagnosis of a run without stage 1 (skipped or 0 iterations).
+STAGE1_NOT_RUN = {"Q+ end of stage 1": float("nan"), "Q- end of stage 1": float("nan"),
+                  "LNet collapsed": "stage 1 skipped"}
+
+
 def stage1_diagnosis(lines: list[dict]) -> dict:
   """Mean heat of the positive (Q+) and negative (Q-) training images over the
   last logged window of stage 1, and whether LNet collapsed (Q+ < COLLAPSE_Q).
@@ -483,6 +488,7 @@ def run(cfg: Config, out_dir: str | Path = "runs", *, run_dir: str | Path | None
                      "have 0); nothing to train")
   started = time.perf_counter()
   for k in range(cfg.num_folds):
+    stage1_end = STAGE1_NOT_RUN
     pairs, test, _ = fold_sources(cfg, source, folds, k)
     _, variables = init_model(cfg, jax.random.fold_in(root, 10_000 + k))
     fold_key = jax.random.fold_in(root, k)
@@ -502,8 +508,6 @@ def run(cfg: Config, out_dir: str | Path = "runs", *, run_dir: str | Path | None
       if name == "stage1":
         stage1_end = stage1_diagnosis(lines)
       variables = {"params": state.params, "batch_stats": state.batch_stats}
-    stage1_end = {"Q+ end of stage 1": float("nan"), "Q- end of stage 1": float("nan"),
-                  "LNet collapsed": "stage 1 skipped"} if cfg.skip_stage1 else stage1_end
     p = predict(state, test)
     p["fold"] = np.full(len(p["label"]), k)
     preds.append(p)
@@ -553,9 +557,7 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
   fig.tight_layout()
   fig.savefig(figs / "alpha.png", dpi=110)
   plt.close(fig)
-  first = next(name for name, iters in (("stage1", 0 if cfg.skip_stage1 else cfg.stage1_iters),
-                                         ("stage2", cfg.stage2_iters),
-                                         ("stage3", cfg.stage3_iters)) if iters > 0)
+  first = next(iter(timings)).split("/", 1)[1]  # the first stage run() trained
   stage_lines = train.read_metrics(run_dir / "fold_0" / first / "metrics.jsonl")
   report.figures.loss_curves(stage_lines, figs / "fold0_first_stage.png",
                              keys=["loss", "q_pos", "q_neg"])
@@ -563,7 +565,7 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
   mean = {k: float(np.nanmean([f[k] for f in per_fold]))
           for k in ("AP", "FP@bestF1", "FN@bestF1", "FP@100%recall", "pixel AP",
                     "region AP", "Q+ end of stage 1", "Q- end of stage 1")}
-  mean["LNet collapsed"] = ("stage 1 skipped" if cfg.skip_stage1 else
+  mean["LNet collapsed"] = (STAGE1_NOT_RUN["LNet collapsed"] if first != "stage1" else
                             f"{sum(f['LNet collapsed'] == 'yes' for f in per_fold)} of "
                             f"{len(per_fold)}")
   reduced = []
@@ -596,7 +598,7 @@ def write_run_report(run_dir: Path, cfg: Config, allp: dict, per_fold: list[dict
                 "positive training images per fold": cfg.num_positive or "all",
                 "shared + LNet frozen in stage 2": cfg.freeze_in_stage2,
                 "random rotation": cfg.rotate, "stage 1 (LNet training)":
-                "skipped" if cfg.skip_stage1 else "yes",
+                "yes" if first == "stage1" else "skipped",
                 "LNet wide layer": f"{cfg.lnet_kernel}x{cfg.lnet_kernel}x{cfg.lnet_wide}",
                 "wall time (all folds, incl. compile)": f"{wall:.0f} s"},
       "tables": {

@@ -13,7 +13,7 @@ import numpy as np
 
 Padding = str | int | Sequence[tuple[int, int]]
 LOWERINGS = ("auto", "xla", "taps", "im2col")
-# Read at trace time: "xla" or "taps" forces that lowering wherever "auto" is
+# Read at trace time: "xla", "taps" or "im2col" forces that lowering wherever "auto" is
 # asked for (the benchmark's before/after switch); unset or "auto": the rule.
 LOWERING_ENV = "DEFECTS_JAX_CONV_LOWERING"
 # Output maps with at most this many positions use the shifted-matmul lowering

@@ -38,13 +38,17 @@ from defects_jax.models.layers import global_avg_pool
 from defects_jax.models.layers import max_pool_2x2
 
 
+# S1-S10 (Table 1): (width, 2x2 max pool after) of each 3x3 ConvBN-ReLU.
+SHARED_LAYERS = ((32, False), (32, True), (64, False), (64, True), (128, False), (128, True),
+                 (128, False))
+
+
 class SharedLayers(nn.Module):
   """S1-S10: [B, H, W, C] -> [B, H/8, W/8, 128] (reflect padding)."""
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    for i, (width, pool_after) in enumerate([(32, False), (32, True), (64, False), (64, True),
-                                             (128, False), (128, True), (128, False)]):
+    for i, (width, pool_after) in enumerate(SHARED_LAYERS):
       x = ConvBN(width, 3, padding="REFLECT", name=f"conv{i}")(x, train=train)
       if pool_after:
         x = max_pool_2x2(x)
