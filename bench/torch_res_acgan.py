@@ -1,5 +1,5 @@
 """Plain PyTorch Res-ACGAN W-div train step: the same networks, objective and
-update order as ``experiments/res_acgan.py`` (full variant), for the
+update order as ``defects_jax.systems.res_acgan`` (full variant), for the
 JAX-vs-PyTorch harness (``bench/train_step_bench.py --models res_acgan``).
 
 Sizes follow ``defects_jax.models.res_acgan`` (its docstring lists them):

@@ -1,6 +1,6 @@
 """Plain PyTorch LNet/DNet weak detector and its stage-1 / stage-2 updates, the
 same networks and updates as ``defects_jax.models.weak_detector`` and
-``experiments/weak_ksdd.py`` (paper sizes: LNet 15x15x512, DNet hidden 266),
+``defects_jax.systems.weak_detection`` (paper sizes: LNet 15x15x512, DNet hidden 266),
 for the JAX-vs-PyTorch harness (``bench/train_step_bench.py --models
 weak_stage1,weak_stage2``).
 

@@ -21,7 +21,7 @@ optimiser (SGD, lr 0.01, momentum 0.9), loss (softmax cross-entropy), batch
   the framework's peak device allocation.
 
 ``--models res_acgan`` times one Res-ACGAN iteration instead (the full
-variant of experiments/res_acgan.py against bench/torch_res_acgan.py): frozen
+variant of defects_jax.systems.res_acgan against bench/torch_res_acgan.py): frozen
 VGG19 features of the real images, m = 5 critic updates (W-div penalty: a
 double backward) of --batch images each, one generator update; Adam; images/s
 counts the 5 x --batch real images an iteration consumes.
@@ -72,14 +72,14 @@ def _jax_weak(model_name, size):
   """(state, step, batch) of a weak_ksdd stage update on one random pair."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from experiments import weak_ksdd as wk  # pylint: disable=g-import-not-at-top
+  from defects_jax.systems import weak_detection as WD  # pylint: disable=g-import-not-at-top
   h, w = weak_hw(size)
-  cfg = wk.Config(image_height=h, image_width=w)
-  model, variables = wk.init_model(cfg, jax.random.key(0))
-  tx1, tx2, _ = wk.stage_txs(cfg, variables["params"])
+  hp = WD.Hyper(image_height=h, image_width=w)
+  model, variables = WD.init_model(hp, jax.random.key(0))
+  tx1, tx2, _ = WD.stage_txs(hp, variables["params"])
   stage1 = model_name == "weak_stage1"
-  state = wk.stage_state(model, variables, tx1 if stage1 else tx2)
-  step = wk.make_stage1_step(cfg) if stage1 else wk.make_stage2_step(cfg)
+  state = WD.stage_state(model, variables, tx1 if stage1 else tx2)
+  step = WD.make_stage1_step(hp) if stage1 else WD.make_stage2_step(hp)
   x = np.random.default_rng(0).uniform(-1, 1, (1, 2, h, w, 1)).astype(np.float32)
   return state, step, {"image": jnp.asarray(x), "label": jnp.asarray([[1, 0]], jnp.int32)}
 
@@ -105,14 +105,13 @@ def _jax_gan(size, batch, unroll=True):
   """(state, step, batch) of the res_acgan full variant, paper widths."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from experiments import res_acgan as ra  # pylint: disable=g-import-not-at-top
-  cfg = ra.Config(image_size=size, batch_size=batch, num_critic_steps=GAN_CRITIC_STEPS)
-  variant = ra.VARIANTS["full"]
-  gen, disc = ra.make_models(cfg, variant, NUM_CLASSES)
-  state = ra.make_state(cfg, gen, disc, jax.random.key(0))
+  from defects_jax.systems import res_acgan as RA  # pylint: disable=g-import-not-at-top
+  hp = RA.Hyper(image_size=size, batch_size=batch, num_critic_steps=GAN_CRITIC_STEPS)
+  gen, disc = RA.make_models(hp, "full", NUM_CLASSES)
+  state = RA.make_state(hp, gen, disc, jax.random.key(0))
   x, y = _batch(batch * GAN_CRITIC_STEPS, size)
   x = np.tanh(x)
-  return state, ra.make_train_step(cfg, variant, gen, disc, unroll=unroll), {
+  return state, RA.make_train_step(hp, "full", gen, disc, unroll=unroll), {
       "image": jnp.asarray(x), "label": jnp.asarray(y)}
 
 
@@ -293,7 +292,7 @@ def main(argv=None) -> int:
   if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
   from data_bench import cpu_name  # pylint: disable=g-import-not-at-top (bench/ sibling)
-  from defects_jax.report import git_commit  # pylint: disable=g-import-not-at-top
+  from defects_jax.runs import git_commit  # pylint: disable=g-import-not-at-top
   jax_row = next((r for r in rows if r["framework"] == "jax"), {})
   torch_row = next((r for r in rows if r["framework"] == "torch"), {})
   head = (f"train_step_bench: {cpu_name()}, {os.cpu_count()} CPUs, python "

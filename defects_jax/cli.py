@@ -1,66 +1,109 @@
 """The ``defects-jax`` command line.
 
-  defects-jax quickstart [--out DIR] [--preset P] [--set field=value ...]
-  defects-jax weak_ksdd | baselines_neu | res_acgan  [same flags]
-  defects-jax evaluate RUN_DIR
-  defects-jax report RUN_DIR
+  defects-jax EXPERIMENT [--preset P] [--set field=value ...] [--out DIR] [--data-dir DIR]
+                         [--print-config] [--allow-cpu] [--no-progress]
+  defects-jax resume RUN_DIR        continue an interrupted run from its checkpoints
+  defects-jax evaluate RUN_DIR      restore each cell's latest checkpoint, test it
+  defects-jax report RUN_DIR        rebuild report.md (partial for an unfinished run)
+  defects-jax runs [OUT]            list run folders: experiment, preset, status, headline
+  defects-jax compare RUN... --table T
   defects-jax losses-tour
 
-Every experiment subcommand takes ``--preset`` (each has ``smoke`` and its main
-preset), any number of ``--set field=value`` overrides of its config, ``--out``
-(runs go to ``OUT/<experiment>/<timestamp>/``) and ``--data-dir`` (the folder
-holding the datasets; default ``$DEFECTS_JAX_DATA``).
+The experiments and their presets come from the registry
+(``defects_jax.experiments.EXPERIMENTS``); ``defects-jax EXPERIMENT --help``
+describes one. Expected errors (a wrong preset or field, a missing data
+folder, a corrupt image, a NaN, Ctrl-C) print one or two lines and exit
+non-zero; ``--debug`` (or ``DEFECTS_JAX_DEBUG=1``) shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.metadata
 import json
 import os
 import sys
 from pathlib import Path
 
 from defects_jax import config as config_lib
+from defects_jax import errors
 
-# experiment subcommand -> module with get_config(preset), run(cfg, out_dir),
-# evaluate_run(run_dir).
-EXPERIMENTS = {"quickstart": "experiments.quickstart", "weak_ksdd": "experiments.weak_ksdd",
-               "baselines_neu": "experiments.baselines_neu", "res_acgan": "experiments.res_acgan"}
-
-
-def _experiment(name: str):
-  return importlib.import_module(EXPERIMENTS[name])
+PROG = "defects-jax"
+RUN_COMMANDS = ("resume", "evaluate", "report", "runs", "compare", "losses-tour")
 
 
-def _experiment_of_run(run_dir: Path) -> str:
-  cfg_path = run_dir / "config.json"
-  if not cfg_path.is_file():
-    raise SystemExit(f"{run_dir}: not a run folder (no config.json)")
-  name = json.loads(cfg_path.read_text()).get("experiment")
-  if name not in EXPERIMENTS:
-    raise SystemExit(f"{cfg_path}: unknown experiment {name!r}")
-  return name
+def _registry():
+  from defects_jax import experiments  # pylint: disable=g-import-not-at-top
+  return experiments
 
 
-def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="defects-jax", description=__doc__.splitlines()[0])
-  sub = parser.add_subparsers(dest="command", required=True)
-  for name in EXPERIMENTS:
-    p = sub.add_parser(name, help=(_experiment(name).__doc__ or "").splitlines()[0])
-    p.add_argument("--preset", default=None, help="config preset (default: the main one)")
+def _version() -> str:
+  def v(pkg):
+    try:
+      return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+      return "not installed"
+  return (f"{PROG} {v('defects-jax')} (jax {v('jax')}, flax {v('flax')}, optax {v('optax')}, "
+          f"grain {v('grain')}, orbax-checkpoint {v('orbax-checkpoint')})")
+
+
+def _experiment_epilog(exp) -> str:
+  width = max(len(n) for n in exp.presets)
+  lines = ["presets (--preset NAME; default: " + exp.default_preset + "):"]
+  for name, info in exp.presets.items():
+    lines.append(f"  {name:<{width}}  [{info.device}] {info.about}")
+  lines += ["", "fields: `--print-config` prints every field of the chosen preset with its "
+                "value and source; change one with --set field=value (repeatable).",
+            "GPU presets stop on a CPU backend unless --allow-cpu."]
+  if exp.commands:
+    lines += ["", "examples:"] + [f"  {c}" for c in exp.commands]
+  return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  reg = _registry()
+  listing = "\n".join(f"  {name:<14} {exp.about}\n  {'':<14} presets: {', '.join(exp.presets)}"
+                      for name, exp in reg.EXPERIMENTS.items())
+  parser = argparse.ArgumentParser(
+      prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+      description="Few-shot, class-imbalanced surface-defect recognition in pure JAX: run "
+                  "the papers' experiments, resume, evaluate and report runs.",
+      epilog=f"experiments:\n{listing}\n\n`{PROG} EXPERIMENT --help` describes one and its "
+             f"presets. --debug shows tracebacks.")
+  parser.add_argument("--version", action="version", version=_version())
+  parser.add_argument("--debug", action="store_true",
+                      help="show full tracebacks (also DEFECTS_JAX_DEBUG=1)")
+  sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+  for name, exp in reg.EXPERIMENTS.items():
+    p = sub.add_parser(name, help=exp.about, description=exp.about, epilog=_experiment_epilog(exp),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=exp.default_preset, choices=list(exp.presets),
+                   metavar="NAME", help=f"config preset: {', '.join(exp.presets)} (default: "
+                                        f"{exp.default_preset}; listed below)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="FIELD=VALUE", help="override a config field (repeatable)")
-    p.add_argument("--out", default="runs", help="parent folder of run folders")
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding the datasets (default: $DEFECTS_JAX_DATA)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-  p = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint on its test split")
+    p.add_argument("--out", default="runs",
+                   help="parent folder of run folders: runs go to OUT/<experiment>/<timestamp>/")
+    _data_dir(p)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (preset + --set) and exit")
+    _run_flags(p)
+  p = sub.add_parser("resume", help="continue an interrupted run from its latest checkpoints "
+                                    "with its saved config")
   p.add_argument("run_dir")
-  p = sub.add_parser("report", help="rebuild report.md of a run folder")
+  _data_dir(p)
+  _run_flags(p)
+  p = sub.add_parser("evaluate", help="restore each cell's latest checkpoint of a run (finished "
+                                      "or not) and evaluate it on the run's test split")
+  p.add_argument("run_dir")
+  _data_dir(p)
+  p = sub.add_parser("report", help="rebuild report.md of a run folder (an unfinished run "
+                                    "gets a partial report marked UNFINISHED)")
   p.add_argument("run_dir")
   p.add_argument("--results", default=None, metavar="PATH",
                  help="also render the run's tables to PATH (e.g. experiments/results/X.md)")
+  p = sub.add_parser("runs", help="list run folders: experiment, preset, status, headline")
+  p.add_argument("out", nargs="?", default="runs", help="folder to search (default: runs)")
   p = sub.add_parser("compare", help="one markdown table row per run folder (ablations)")
   p.add_argument("run_dirs", nargs="+")
   p.add_argument("--table", required=True, help="name of a table in the runs' reports")
@@ -71,30 +114,112 @@ def main(argv=None) -> int:
   p.add_argument("--labels", default=None, help="comma-separated row labels (default: the "
                  "run folder names)")
   sub.add_parser("losses-tour", help="jit every loss on seeded inputs and print a table")
-  args = parser.parse_args(argv)
+  return parser
 
-  if args.command in EXPERIMENTS:
-    if args.data_dir:
-      os.environ["DEFECTS_JAX_DATA"] = str(Path(args.data_dir).expanduser())
-    module = _experiment(args.command)
-    cfg = module.get_config(args.preset) if args.preset else module.get_config()
-    try:
-      cfg = config_lib.override(cfg, args.overrides)
-    except ValueError as e:
-      parser.error(str(e))
-    run_dir = module.run(cfg, args.out, progress=not args.no_progress)
+
+def _data_dir(p):
+  p.add_argument("--data-dir", default=None, metavar="DIR",
+                 help="folder holding the datasets (default: $DEFECTS_JAX_DATA)")
+
+
+def _run_flags(p):
+  p.add_argument("--allow-cpu", action="store_true",
+                 help="run a GPU preset on the CPU backend anyway")
+  p.add_argument("--no-progress", action="store_true",
+                 help="no progress bar: plain log lines (as when stderr is not a terminal)")
+
+
+def option_strings(parser: argparse.ArgumentParser | None = None) -> set[str]:
+  """Every ``--flag`` the parser and its subcommands accept (for the test
+  that checks the README's and the error messages' flags)."""
+  parser = parser or build_parser()
+  out = set()
+  for action in parser._actions:  # pylint: disable=protected-access
+    out.update(s for s in action.option_strings if s.startswith("--"))
+    if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+      for p in action.choices.values():
+        out |= option_strings(p)
+  return out
+
+
+def _error(message: str, hint: str = "") -> None:
+  print(f"{PROG}: error: {message}", file=sys.stderr)
+  if hint:
+    print(f"  {hint}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  debug = args.debug or os.environ.get("DEFECTS_JAX_DEBUG", "") not in ("", "0")
+  try:
+    return _dispatch(parser, args)
+  except BaseException as e:  # pylint: disable=broad-except
+    if debug or isinstance(e, SystemExit):
+      raise
+    err = errors.find_project_error(e)
+    if err is None and isinstance(e, KeyboardInterrupt):
+      _error("interrupted (a second Ctrl-C: stopped without saving a checkpoint)")
+      return 130
+    if err is None:
+      raise
+    _error(str(err), err.hint)
+    run_dir = getattr(e, "run_dir", None) or getattr(err, "run_dir", None)
+    if isinstance(err, errors.Interrupted) and run_dir is not None:
+      print(f"  resume with: {PROG} resume {run_dir}", file=sys.stderr)
+    elif run_dir is not None:
+      print(f"  run folder: {run_dir} (status.json says what happened; "
+            f"`{PROG} report {run_dir}` renders what exists)", file=sys.stderr)
+    return err.exit_code
+
+
+def _dispatch(parser, args) -> int:
+  from defects_jax import runs  # pylint: disable=g-import-not-at-top
+  reg = _registry()
+  if getattr(args, "data_dir", None):
+    os.environ["DEFECTS_JAX_DATA"] = str(Path(args.data_dir).expanduser())
+  if args.command in reg.EXPERIMENTS:
+    module = reg.get(args.command).load()
+    cfg = config_lib.override(config_lib.get_preset(module.PRESETS, args.preset), args.overrides)
+    if args.print_config:
+      print(f"# {args.command} --preset {args.preset}"
+            + "".join(f" --set {o}" for o in args.overrides))
+      print(config_lib.describe(cfg))
+      cfg.validate()
+      return 0
+    run_dir = runs.execute(args.command, cfg, out_dir=args.out, progress=not args.no_progress,
+                           allow_cpu=args.allow_cpu)
+    print(f"\nrun folder: {run_dir}\nreport:     {run_dir / 'report.md'}")
+    return 0
+  if args.command == "resume":
+    run_dir = runs.resume(args.run_dir, progress=not args.no_progress, allow_cpu=args.allow_cpu)
     print(f"\nrun folder: {run_dir}\nreport:     {run_dir / 'report.md'}")
     return 0
   if args.command == "evaluate":
-    run_dir = Path(args.run_dir)
-    result = _experiment(_experiment_of_run(run_dir)).evaluate_run(run_dir)
-    print(json.dumps(result, indent=1))
+    result = runs.evaluate(args.run_dir)
+    for cell, r in result.items():
+      step = r.get("step")
+      what = (f"checkpoint at step {step} of {r.get('of')}" if step is not None
+              else "no checkpoint yet")
+      print(f"{cell}: {what}", file=sys.stderr)
+    print(json.dumps(result, indent=1, default=str))
     return 0
   if args.command == "report":
     from defects_jax import report  # pylint: disable=g-import-not-at-top
-    print(report.write_report(args.run_dir))
+    run_dir = Path(args.run_dir)
+    runs.read_run_config(run_dir)  # a clear error for a folder that is not a run
+    print(report.write_report(run_dir))
     if args.results:
-      print(report.write_results(args.run_dir, args.results))
+      print(report.write_results(run_dir, args.results))
+    return 0
+  if args.command == "runs":
+    rows = runs.list_runs(args.out)
+    if not rows:
+      print(f"no run folders under {args.out}")
+      return 0
+    from defects_jax.report.report import _table  # pylint: disable=g-import-not-at-top
+    print(_table(rows))
     return 0
   if args.command == "compare":
     from defects_jax import report  # pylint: disable=g-import-not-at-top
@@ -104,9 +229,10 @@ def main(argv=None) -> int:
                               columns=split(args.columns), labels=split(args.labels), **kw))
     return 0
   if args.command == "losses-tour":
-    from experiments import losses_tour  # pylint: disable=g-import-not-at-top
+    from defects_jax.experiments import losses_tour  # pylint: disable=g-import-not-at-top
     losses_tour.main([])
     return 0
+  parser.error(f"unknown command {args.command!r}")
   return 2
 
 

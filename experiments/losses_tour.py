@@ -1,7 +1,8 @@
 """A tour of the defects-jax loss library: every loss, jitted, on small seeded inputs.
 
 Run:
-  python experiments/losses_tour.py [--seed 0] [--batch 8]
+  defects-jax losses-tour
+  python -m defects_jax.experiments.losses_tour [--seed 0] [--batch 8]
 
 Runs on CPU in a few seconds (most of it XLA compilation). For each public loss
 it builds one pure function of arrays in the shape the papers use (NHWC images,
@@ -9,9 +10,7 @@ it builds one pure function of arrays in the shape the papers use (NHWC images,
 gradient with respect to its first array argument, and prints a table:
 the loss, the paper and equation, the value and the gradient's L2 norm. Every
 input comes from one root key with named splits, so the table is reproducible.
-
-This is the project's interim main job; the train core replaces it with the
-`defects-jax` quickstart.
+It is an example script, not an experiment (no run folder).
 """
 
 from __future__ import annotations
@@ -54,6 +53,9 @@ def build_cases(key: jax.Array, batch: int):
   tau = jnp.full((16,), 0.5)
 
   return [
+      ("cross_entropy", "res-acgan eq. 11 (R)", lambda z: losses.cross_entropy(z, y_r), (c_r,)),
+      ("binary_cross_entropy", "weak-sup. III.B (DNet)",
+       lambda h: losses.binary_cross_entropy(h, defective), (s_r,)),
       ("wgan_critic_loss", "res-acgan eq. 10", losses.wgan_critic_loss, (s_r, s_f)),
       ("wgan_generator_loss", "res-acgan eq. 13", losses.wgan_generator_loss, (s_f,)),
       ("wasserstein_div_penalty", "res-acgan eq. 9-10",

@@ -17,5 +17,9 @@ from defects_jax.data.splits import neu_fewshot_split
 from defects_jax.data.splits import stratified_split
 from defects_jax.data.synthetic import SyntheticDefects
 from defects_jax.data import transforms
+from defects_jax.data.pipeline import PairSource
 from defects_jax.data.pipeline import classification_transforms
+from defects_jax.data.pipeline import collect
 from defects_jax.data.pipeline import make_loader
+from defects_jax.data.pipeline import pair_transforms
+from defects_jax.data.sources import load_source

@@ -124,3 +124,80 @@ def classification_transforms(image_size: int, *, train: bool, rgb: bool = False
     ts.append(T.ToRGB())
   ts += [T.ToFloat(), T.SelectKeys(("image", "label"))]
   return ts
+
+
+def collect(source, *, batch_size: int, transforms: Sequence[Any] = (), fn=None,
+            keep: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+  """One ordered pass over ``source`` (no shuffle, the last partial batch
+  kept): the concatenation of what each batch yields.
+
+  Args:
+    source: random-access source (``__len__`` / ``__getitem__``).
+    batch_size: records per batch.
+    transforms: grain transforms applied per record, as in :func:`make_loader`.
+    fn: optional ``batch -> {name: array[B, ...]}`` (e.g. a model's
+      predictions); its outputs are collected too.
+    keep: the record fields to collect (default: every field of the batch).
+
+  Returns:
+    ``{name: array[N, ...]}`` in source order: the kept fields, then ``fn``'s.
+  """
+  loader = make_loader(source, batch_size=batch_size, shuffle=False, drop_remainder=False,
+                       transforms=transforms)
+  parts: dict[str, list] = {}
+  it = iter(loader)
+  try:
+    for batch in it:
+      out = {k: v for k, v in batch.items() if keep is None or k in keep}
+      if fn is not None:
+        out.update(fn(batch))
+      for k, v in out.items():
+        parts.setdefault(k, []).append(np.asarray(v))
+  finally:
+    close = getattr(it, "close", None)
+    if close is not None:
+      close()
+  return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+class PairSource:
+  """Positive/negative pairs for weakly supervised training (the weak-sup.
+  paper's Algorithm 1: one defective, then one defect-free image).
+
+  Item ``i`` is ``{"positive": source[positives[i mod P]], "negative":
+  source[negatives[i]]}``, the two raw records; one epoch covers every
+  negative once and cycles through the positives. Per-image transforms go
+  through :func:`~defects_jax.data.transforms.each`, and
+  :class:`~defects_jax.data.transforms.StackPair` stacks the pair into
+  ``image`` [2, H, W, C], ``mask`` [2, H, W], ``label`` [1, 0]
+  (:func:`pair_transforms` builds that chain).
+  """
+
+  def __init__(self, source, positives: Sequence[int], negatives: Sequence[int]):
+    self.source = source
+    self.positives, self.negatives = list(positives), list(negatives)
+    if not self.positives or not self.negatives:
+      raise ValueError(f"{source!r}: pairs need at least one positive and one negative image "
+                       f"(got {len(self.positives)} and {len(self.negatives)})")
+
+  def __len__(self) -> int:
+    return len(self.negatives)
+
+  def __getitem__(self, i: int):
+    return {"positive": self.source[self.positives[i % len(self.positives)]],
+            "negative": self.source[self.negatives[i]]}
+
+  def __repr__(self) -> str:
+    return (f"PairSource({self.source!r}, positives={len(self.positives)}, "
+            f"negatives={len(self.negatives)})")
+
+
+def pair_transforms(size, *, rotate: bool = False) -> list:
+  """Per image: resize to ``size`` ((H, W) or an int), optional random
+  rotation by multiples of 90 degrees (0/180 only for non-square sizes, so the
+  shape is kept), float in [-1, 1]; then stack the pair."""
+  h, w = T._hw(size)  # pylint: disable=protected-access
+  ts = [T.each(T.Resize((h, w)))]
+  if rotate:
+    ts.append(T.each(T.RandomRot90((0, 1, 2, 3) if h == w else (0, 2))))
+  return ts + [T.each(T.ToFloat()), T.StackPair()]

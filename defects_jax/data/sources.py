@@ -35,6 +35,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from defects_jax.errors import DefectsJaxError
+
 DATA_ENV = "DEFECTS_JAX_DATA"
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg")
 
@@ -42,7 +44,7 @@ Record = dict[str, Any]
 _log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(DefectsJaxError, ValueError):
   """A dataset file or folder is missing, malformed or not what was expected."""
 
 
@@ -66,7 +68,7 @@ def resolve_root(root: str | os.PathLike | None, folder_name: str) -> Path:
     env = os.environ.get(DATA_ENV)
     if not env:
       raise DatasetError(
-          f"no data root for {folder_name}: pass root=... (or the --data_root flag) "
+          f"no data root for {folder_name}: pass root=... (the command line: --data-dir) "
           f"or set {DATA_ENV} to the folder that contains {folder_name}/")
     root = env
   path = Path(root).expanduser()
@@ -225,6 +227,40 @@ class _FileSource:
     skipped = f", skipped={len(self.skipped)}" if self.skipped else ""
     return f"{type(self).__name__}(root={str(self.root)!r}, n={len(self)}{skipped})"
 
+  def verify(self) -> None:
+    """Decodes every item once (images and masks), so that a bad file is found
+    before training rather than mid-run.
+
+    Raises:
+      DatasetError: naming every unreadable file (the first 10) and the
+        ``on_error="skip"`` way out (``--set on_error=skip`` on the command line).
+    """
+    bad = []
+    for it in self._items:
+      try:
+        self._load(it)
+      except DatasetError as e:
+        bad.append(str(e))
+    if bad:
+      more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+      raise DatasetError(f"{self.root}: {len(bad)} unreadable file(s): " + "; ".join(bad[:10])
+                         + more, hint="replace the files, or leave them out with --set "
+                                      "on_error=skip (the report lists them)")
+
+  # What the papers' protocols assume of this dataset: {what: count}.
+  EXPECTED_COUNTS: dict[str, int] = {}
+
+  def counts(self) -> dict[str, int]:
+    """The counts :attr:`EXPECTED_COUNTS` names, measured on this copy."""
+    return {"images": len(self)}
+
+  def protocol_differences(self) -> list[str]:
+    """One line per count that differs from :attr:`EXPECTED_COUNTS` (an
+    incomplete or modified copy: its results are not the paper protocol's)."""
+    have = self.counts()
+    return [f"{what}: {have.get(what)} (the paper's protocol assumes {want})"
+            for what, want in self.EXPECTED_COUNTS.items() if have.get(what) != want]
+
   def _drop_unreadable(self):
     kept = []
     for it in self._items:
@@ -266,6 +302,12 @@ class NEUCLS(_FileSource):
                  "scratches")
   prefixes = ("Cr", "In", "Pa", "PS", "RS", "Sc")
   num_classes = 6
+  EXPECTED_COUNTS = {"images": 1800, **{f"{c} images": 300 for c in class_names}}
+
+  def counts(self) -> dict[str, int]:
+    per = np.bincount(self.labels, minlength=6)
+    return {"images": len(self), **{f"{c} images": int(n) for c, n in zip(self.class_names,
+                                                                           per)}}
 
   def _class_of_folder(self, name: str) -> int | None:
     low = name.lower()
@@ -341,6 +383,11 @@ class KolektorSDD(_FileSource):
 
   folder_name = "KolektorSDD"
   class_names = ("defect-free", "defective")
+  EXPECTED_COUNTS = {"images": 399, "defective images": 52, "commutators": 50}
+
+  def counts(self) -> dict[str, int]:
+    return {"images": len(self), "defective images": int(self.labels.sum()),
+            "commutators": len(set(self.groups))}
 
   def _scan(self):
     items = []
@@ -554,3 +601,41 @@ class MVTecAD(_FileSource):
     return {"image": image, "mask": mask, "label": np.int32(item["label"]),
             "has_mask": np.bool_(has_mask), "defect_type": item["defect_type"],
             "id": item["id"]}
+
+
+# --------------------------------------------------------------------------
+# Selection by name
+# --------------------------------------------------------------------------
+
+SOURCES = {"neu": NEUCLS, "kolektor": KolektorSDD, "crackforest": CrackForest,
+           "mvtec": MVTecAD}
+
+
+def load_source(name: str, *, root=None, on_error: str = "raise", verify: bool = False,
+                **synthetic):
+  """A source by name: ``"neu"``, ``"kolektor"``, ``"crackforest"``,
+  ``"mvtec"`` (from ``root`` or ``$DEFECTS_JAX_DATA``), or ``"synthetic"``
+  (:class:`~defects_jax.data.SyntheticDefects` built from the keyword
+  arguments ``synthetic``; no files).
+
+  Args:
+    name: the dataset.
+    root: data folder (None: ``$DEFECTS_JAX_DATA``).
+    on_error: ``"raise"`` or ``"skip"`` (unreadable files left out and listed
+      in ``source.skipped``).
+    verify: decode every file now (:meth:`_FileSource.verify`) so a bad file
+      stops the run before training; implied by ``on_error="skip"``.
+
+  Raises:
+    DatasetError: unknown name, missing folder, bad layout or bad file.
+  """
+  if name == "synthetic":
+    from defects_jax.data.synthetic import SyntheticDefects  # pylint: disable=g-import-not-at-top
+    return SyntheticDefects(**synthetic)
+  if name not in SOURCES:
+    raise DatasetError(f"unknown dataset {name!r}; expected one of "
+                       f"{sorted(SOURCES) + ['synthetic']}")
+  source = SOURCES[name](root, on_error=on_error)
+  if verify and on_error == "raise":
+    source.verify()
+  return source

@@ -203,3 +203,49 @@ class SelectKeys(grain.transforms.Map):
     if missing:
       raise KeyError(f"SelectKeys: record {record.get('id', '?')} has no {missing}")
     return {k: record[k] for k in self.keys}
+
+
+class _Each(grain.transforms.Map):
+  """``transform`` applied to each of the sub-records ``keys`` (a Map)."""
+
+  def __init__(self, transform, keys: Sequence[str]):
+    self.transform, self.keys = transform, tuple(keys)
+
+  def map(self, record: Record) -> Record:
+    return {**record, **{k: self.transform.map(record[k]) for k in self.keys}}
+
+
+class _EachRandom(grain.transforms.RandomMap):
+  """``transform`` applied to each of the sub-records ``keys``, in order,
+  drawing from the one record rng (a RandomMap)."""
+
+  def __init__(self, transform, keys: Sequence[str]):
+    self.transform, self.keys = transform, tuple(keys)
+
+  def random_map(self, record: Record, rng: np.random.Generator) -> Record:
+    return {**record, **{k: self.transform.random_map(record[k], rng) for k in self.keys}}
+
+
+def each(transform, keys: Sequence[str] = ("positive", "negative")):
+  """Applies a record transform to every sub-record ``record[k]`` of a nested
+  record (e.g. the two images of a :class:`~defects_jax.data.PairSource`
+  item); random transforms draw from the record's rng in ``keys`` order."""
+  if isinstance(transform, grain.transforms.RandomMap):
+    return _EachRandom(transform, keys)
+  if isinstance(transform, grain.transforms.Map):
+    return _Each(transform, keys)
+  raise TypeError(f"each() takes a grain Map or RandomMap, got {transform!r}")
+
+
+class StackPair(grain.transforms.Map):
+  """``{"positive": rec, "negative": rec}`` -> ``image`` [2, H, W, C], ``mask``
+  [2, H, W] (zeros for a record without one), ``label`` int32 [1, 0]."""
+
+  def map(self, record: Record) -> Record:
+    p, n = record["positive"], record["negative"]
+    if p["image"].shape != n["image"].shape:
+      raise ValueError(f"StackPair: images {p.get('id', '?')} {p['image'].shape} and "
+                       f"{n.get('id', '?')} {n['image'].shape} differ in shape; resize first")
+    mask = lambda r: r.get("mask", np.zeros(r["image"].shape[:2], np.uint8))
+    return {"image": np.stack([p["image"], n["image"]]),
+            "mask": np.stack([mask(p), mask(n)]), "label": np.array([1, 0], np.int32)}

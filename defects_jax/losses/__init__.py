@@ -16,6 +16,8 @@ from defects_jax.losses.adversarial import lsgan_generator_loss
 from defects_jax.losses.adversarial import wasserstein_div_penalty
 from defects_jax.losses.adversarial import wgan_critic_loss
 from defects_jax.losses.adversarial import wgan_generator_loss
+from defects_jax.losses.classification import binary_cross_entropy
+from defects_jax.losses.classification import cross_entropy
 from defects_jax.losses.cycle import cycle_consistency_loss
 from defects_jax.losses.cycle import identity_loss
 from defects_jax.losses.distillation import kd_loss
@@ -36,6 +38,9 @@ from defects_jax.losses.weak_supervision import collaborative_alpha
 from defects_jax.losses.weak_supervision import weak_supervision_loss
 
 __all__ = [
+    # classification
+    "cross_entropy",
+    "binary_cross_entropy",
     # adversarial
     "wgan_critic_loss",
     "wgan_generator_loss",

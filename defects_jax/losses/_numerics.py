@@ -85,3 +85,19 @@ def huber(x: jax.Array, delta: float = 1.0) -> jax.Array:
 def per_example_sq_norm(g: jax.Array) -> jax.Array:
   """Squared L2 norm over all non-batch axes: ``float[B, ...] -> float[B]``."""
   return jnp.sum(jnp.reshape(g * g, (g.shape[0], -1)), axis=1)
+
+
+def require_examples(loss: str, **arrays) -> None:
+  """Raises ValueError at trace time when an argument has no examples.
+
+  Every loss refuses an empty batch the same way (shapes are static, so this
+  costs nothing under jit): the mean over zero examples is undefined, and a
+  silent NaN or 0 would hide a data bug (an empty class, a filter that kept
+  nothing). ``arrays`` maps argument names to arrays whose axis 0 (or, for a
+  scalar-per-example argument, size) counts examples.
+  """
+  for name, x in arrays.items():
+    shape = jnp.shape(x)
+    if (shape[0] if shape else 1) == 0 or jnp.size(x) == 0:
+      raise ValueError(f"{loss}: argument {name!r} is empty (shape {tuple(shape)}); a loss "
+                       f"needs at least one example")

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses.classification import cross_entropy
 from defects_jax.losses._numerics import per_example_sq_norm
 from defects_jax.losses._numerics import safe_pow
 from defects_jax.losses._numerics import safe_sqrt
@@ -287,19 +288,6 @@ def lsgan_generator_loss(fake_out: jax.Array) -> jax.Array:
 # --------------------------------------------------------------------------
 
 
-def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean softmax cross-entropy with integer labels: float[B, K], int[B] -> []."""
-  logits = as_f32(logits)
-  labels = jnp.asarray(labels)
-  if logits.ndim != 2 or labels.shape != logits.shape[:1]:
-    raise ValueError(
-        f"expected logits float[B, K] and labels int[B], got {logits.shape} and "
-        f"{labels.shape}")
-  log_probs = jax.nn.log_softmax(logits, axis=-1)
-  picked = jnp.take_along_axis(log_probs, labels.astype(jnp.int32)[:, None], axis=-1)
-  return -jnp.mean(picked)
-
-
 def acgan_class_loss(
     real_class_logits: jax.Array,
     real_labels: jax.Array,
@@ -328,5 +316,5 @@ def acgan_class_loss(
     Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
     GANs", eq. 2; res-acgan eq. 11 / 14 (:math:`R` = cross-entropy).
   """
-  return (_cross_entropy(real_class_logits, real_labels)
-          + _cross_entropy(fake_class_logits, fake_labels))
+  return (cross_entropy(real_class_logits, real_labels)
+          + cross_entropy(fake_class_logits, fake_labels))

@@ -105,3 +105,51 @@ def roc_auc(labels, scores) -> float:
   avg = (starts + ends + 1) / 2.0
   ranks[order] = np.repeat(avg, ends - starts)
   return float((ranks[y == 1].sum() - p * (p + 1) / 2.0) / (p * n))
+
+
+# --------------------------------------------------------------------------
+# Heat maps against pixel masks (weakly-supervised section III.A: each value
+# of the heat map predicts whether its ``scale`` x ``scale`` region holds a
+# defect)
+# --------------------------------------------------------------------------
+
+
+def region_masks(masks: np.ndarray, hw: tuple[int, int], *, scale: int = 8) -> np.ndarray:
+  """uint8[B, h, w]: 1 where the ``scale`` x ``scale`` region of ``masks``
+  [B, scale*h, scale*w] (larger masks are cropped) holds a defect pixel."""
+  b, (h, w) = masks.shape[0], hw
+  m = np.asarray(masks)[:, :scale * h, :scale * w]
+  return m.reshape(b, h, scale, w, scale).max(axis=(2, 4)).astype(np.uint8)
+
+
+def region_ap(heats: np.ndarray, masks: np.ndarray, *, scale: int = 8) -> tuple[float, float]:
+  """(AP of heat-map values float[B, h, w] against "their region holds a
+  defect pixel", the defective-region rate = the AP of an uninformative map),
+  over all images given; (nan, 0) when no region holds a defect."""
+  r = region_masks(masks, heats.shape[1:], scale=scale).ravel()
+  if r.sum() == 0:
+    return float("nan"), 0.0
+  return average_precision(r, np.asarray(heats).ravel()), float(r.mean())
+
+
+def pixel_ap(heats: np.ndarray, masks: np.ndarray, *, scale: int = 8) -> tuple[float, float]:
+  """(AP of heat-map pixels against the mask, the positive-pixel rate =
+  chance AP): the heat map float[B, h, w] is upsampled x``scale`` (each value
+  covers its region) against masks [B, >= scale*h, >= scale*w].
+
+  Thin defects fill a small part of their regions, so even a perfect heat map
+  scores low here; :func:`region_ap` is the measure at the map's own
+  resolution."""
+  up = np.repeat(np.repeat(np.asarray(heats), scale, axis=1), scale, axis=2)
+  m = np.asarray(masks)[:, :up.shape[1], :up.shape[2]].ravel()
+  if m.sum() == 0:
+    return float("nan"), 0.0
+  return average_precision(m, up.ravel()), float(m.mean())
+
+
+def detection_summary(labels, scores) -> dict[str, float]:
+  """The weakly-supervised paper's detection columns (Table 5): AP, FP and FN
+  at the best-F1 threshold, FP at 100% recall."""
+  best = fp_fn_at_best_f1(labels, scores)
+  return {"AP": average_precision(labels, scores), "FP@bestF1": best["fp"],
+          "FN@bestF1": best["fn"], "FP@100%recall": fp_at_full_recall(labels, scores)}

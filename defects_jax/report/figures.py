@@ -57,19 +57,45 @@ def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: Path) -> 
   return _save(fig, path)
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, *, cols: int = 8) -> Path:
-  """A grid of images (uint8 or float in [-1, 1]; [N, H, W, C]) with titles."""
+def image_grid(images: np.ndarray, titles: Sequence[str], path: Path, *, cols: int = 8,
+               mistakes: Sequence[bool] | None = None) -> Path:
+  """A grid of images (uint8 or float in [-1, 1]; [N, H, W, C]) with titles;
+  cells where ``mistakes[i]`` is true get a red frame and a red title (wrong
+  predictions)."""
   images = np.asarray(images)
   if images.dtype != np.uint8:
     images = np.clip((images + 1.0) * 127.5, 0, 255).astype(np.uint8)
   n = len(images)
+  if n == 0:
+    raise ValueError(f"{path}: no images to draw")
   rows = int(np.ceil(n / cols))
-  fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.55 * rows))
-  for ax in np.atleast_1d(axes).ravel():
+  fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows), squeeze=False)
+  for ax in axes.ravel():
     ax.axis("off")
-  for ax, img, title in zip(np.atleast_1d(axes).ravel(), images, titles):
+  for i, (ax, img, title) in enumerate(zip(axes.ravel(), images, titles)):
     ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
-    ax.set_title(title, fontsize=6)
+    wrong = mistakes is not None and bool(mistakes[i])
+    ax.set_title(title, fontsize=6, color="red" if wrong else "black")
+    if wrong:
+      ax.axis("on")
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_edgecolor("red")
+        spine.set_linewidth(2.5)
+  if mistakes is not None:
+    fig.suptitle(f"{int(np.sum(mistakes[:n]))} of {n} wrong (red)", fontsize=8)
+  return _save(fig, path)
+
+
+def line_plot(x, y, path: Path, *, xlabel: str, ylabel: str, title: str = "") -> Path:
+  """One curve ``y`` against ``x`` (e.g. a schedule)."""
+  fig, ax = plt.subplots(figsize=(4, 2.6))
+  ax.plot(np.asarray(x), np.asarray(y))
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title, fontsize=9)
   return _save(fig, path)
 
 
@@ -126,7 +152,14 @@ def heatmap_overlays(images: np.ndarray, heatmaps: np.ndarray, path: Path, *,
       cell[1].imshow(masks[i], cmap="gray", vmin=0, vmax=1)
       cell[1].set_title("ground truth", fontsize=7)
     cell[-1].imshow(img, cmap="gray")
-    cell[-1].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1,
-                    extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    heat = cell[-1].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1,
+                           extent=(-0.5, w - 0.5, h - 0.5, -0.5))
     cell[-1].set_title("heat map", fontsize=7)
-  return _save(fig, path)
+  cbar = fig.colorbar(heat, ax=axes.ravel().tolist(), shrink=0.6, fraction=0.02, pad=0.01)
+  cbar.set_label("heat (LNet output, 0..1)", fontsize=7)
+  cbar.ax.tick_params(labelsize=6)
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110, bbox_inches="tight")  # (tight_layout cannot place a colour bar)
+  plt.close(fig)
+  return path

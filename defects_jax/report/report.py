@@ -13,21 +13,62 @@ from pathlib import Path
 from typing import Any
 
 
-def _fmt(v: Any) -> str:
+# Column names that hold percentages (two decimals) or seconds (one decimal).
+_PERCENT_MARKS = ("%", "accuracy (%)")
+_SECONDS_MARKS = ("seconds", "wall", "(s)", "time")
+
+
+def _fmt(v: Any, column: str = "") -> str:
+  """A value as a table cell: percentages (a column name with "%") with two
+  decimals, seconds with one, other floats with four (below 1e-3 in
+  scientific notation, so a collapsed heat map's mean of 2e-06 does not read
+  0.0000), booleans as yes/no, lists and dicts spelled out (no Python reprs)."""
+  if isinstance(v, bool):
+    return "yes" if v else "no"
+  if isinstance(v, dict):
+    return "; ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) or "-"
+  if isinstance(v, (list, tuple)):
+    return ", ".join(_fmt(x) for x in v) or "-"
+  if v is None:
+    return "-"
   if isinstance(v, float):
-    # Small magnitudes in scientific notation (0.0000 would hide e.g. a
-    # collapsed heat map's mean of 2e-06).
+    if v != v:
+      return "n/a"
+    low = column.lower()
+    if any(m in low for m in _PERCENT_MARKS):
+      return f"{v:.2f}"
+    if any(m in low for m in _SECONDS_MARKS):
+      return f"{v:.1f}"
     return f"{v:.2e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
   return str(v)
 
 
-def _table(rows: list[dict]) -> str:
+def _table(rows: list[dict], name: str = "") -> str:
+  """A markdown table; in a table whose name has "%" every float is a
+  percentage (two decimals)."""
   if not rows:
     return ""
-  cols = list(rows[0])
+  cols = list(dict.fromkeys(c for r in rows for c in r))
+  pct = "%" in name
   out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-  out += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+  out += ["| " + " | ".join(_fmt(r.get(c, ""), f"{c} %" if pct else c) for c in cols) + " |"
+          for r in rows]
   return "\n".join(out)
+
+
+def confusion_table(cm, class_names) -> list[dict]:
+  """A confusion matrix int[K, K] as table rows: one row per true class, one
+  column per predicted class (full names), plus the row's recall in %."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  cm = np.asarray(cm)
+  rows = []
+  for i, name in enumerate(class_names):
+    row = {"true \\ predicted": name}
+    row.update({str(n): int(cm[i, j]) for j, n in enumerate(class_names)})
+    total = int(cm[i].sum())
+    row["recall %"] = round(100.0 * cm[i, i] / total, 2) if total else float("nan")
+    rows.append(row)
+  return rows
 
 
 def _load_spec(run_dir: Path) -> dict:
@@ -37,17 +78,24 @@ def _load_spec(run_dir: Path) -> dict:
   return json.loads(spec_path.read_text())
 
 
-def _render(spec: dict, *, figures: bool, command: str | None = None) -> str:
+def _render(spec: dict, *, figures: bool, command: str | None = None,
+            status: dict | None = None) -> str:
   lines = [f"# {spec['title']}", ""]
+  if status and status.get("status") not in (None, "finished"):
+    where = f" in {status['cell']}" if status.get("cell") else ""
+    at = f" at step {status['step']} of {status.get('of')}" if status.get("step") else ""
+    lines += [f"> **UNFINISHED: this run is {status['status']}{where}{at}"
+              f"{': ' + status['message'] if status.get('message') else ''}. "
+              f"Tables show the cells finished so far.**", ""]
   if command:
     lines += ["Command that produced this file:", "", f"```\n{command}\n```", ""]
   for note in spec.get("banners", []):
     lines += [f"> **{note}**", ""]
   facts = spec.get("facts", {})
   if facts:
-    lines += ["| | |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in facts.items()] + [""]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {_fmt(v, k)} |" for k, v in facts.items()] + [""]
   for name, rows in spec.get("tables", {}).items():
-    lines += [f"## {name}", "", _table(rows), ""]
+    lines += [f"## {name}", "", _table(rows, name), ""]
   if figures:
     for name, rel in spec.get("figures", {}).items():
       lines += [f"## {name}", "", f"![{name}]({rel})", ""]
@@ -57,11 +105,53 @@ def _render(spec: dict, *, figures: bool, command: str | None = None) -> str:
   return "\n".join(lines)
 
 
+def _status(run_dir: Path) -> dict:
+  path = run_dir / "status.json"
+  return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _partial_spec(run_dir: Path) -> dict:
+  """What a run folder without report.json holds: its config, status, the
+  last train / eval metrics of every cell, and results.json's rows."""
+  cfg_path = run_dir / "config.json"
+  if not cfg_path.is_file():
+    raise FileNotFoundError(f"{run_dir / 'report.json'}: no report.json and no config.json; "
+                            f"is {run_dir} a run folder?")
+  cfg = json.loads(cfg_path.read_text())
+  cells = []
+  for m in sorted(run_dir.glob("**/metrics.jsonl")):
+    lines = [json.loads(l) for l in m.read_text().splitlines() if l.strip()]
+    train = [l for l in lines if l.get("split") == "train"]
+    evals = [l for l in lines if l.get("split") == "eval"]
+    row = {"cell": str(m.parent.relative_to(run_dir))}
+    if train:
+      row.update({f"train {k}": v for k, v in train[-1].items() if k != "split"})
+    if evals:
+      row.update({f"eval {k}": v for k, v in evals[-1].items() if k not in ("split", "step")})
+    cells.append(row)
+  tables = {"Last logged metrics per cell": cells}
+  results_path = run_dir / "results.json"
+  if results_path.is_file():
+    results = json.loads(results_path.read_text())
+    tables["Finished cells (results.json)"] = [
+        {k: v for k, v in r.items() if not isinstance(v, (list, dict))} for r in results]
+  return {"title": f"{cfg.get('experiment')} ({cfg.get('preset')}): partial report",
+          "facts": {k: v for k, v in cfg.items() if k in ("experiment", "preset", "dataset",
+                                                          "seed")},
+          "tables": tables}
+
+
 def write_report(run_dir: str | os.PathLike) -> Path:
-  """Renders ``run_dir/report.json`` to ``run_dir/report.md`` and returns its path."""
+  """Renders ``run_dir/report.json`` to ``run_dir/report.md`` and returns its
+  path. A run that has not finished (``status.json``) gets an UNFINISHED
+  banner; one without ``report.json`` yet (interrupted or failed before its
+  end) gets a partial report from its metric files and results."""
   run_dir = Path(run_dir)
   out = run_dir / "report.md"
-  out.write_text(_render(_load_spec(run_dir), figures=True))
+  status = _status(run_dir)
+  spec = (_load_spec(run_dir) if (run_dir / "report.json").is_file() or not status
+          else _partial_spec(run_dir))
+  out.write_text(_render(spec, figures=True, status=status))
   return out
 
 
@@ -123,26 +213,3 @@ def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None, labels=Non
       out[c] = source[c]
     rows.append(out)
   return _table(rows)
-
-
-def new_run_dir(out_dir: str | os.PathLike, experiment: str) -> Path:
-  """A fresh ``out_dir/<experiment>/<YYYYmmdd-HHMMSS>[-k]`` path (not created)."""
-  import datetime  # pylint: disable=g-import-not-at-top
-  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  run_dir = Path(out_dir) / experiment / stamp
-  k = 1
-  while run_dir.exists():
-    run_dir = Path(out_dir) / experiment / f"{stamp}-{k}"
-    k += 1
-  return run_dir
-
-
-def git_commit() -> str:
-  """Short hash of the checkout this package runs from, or "unknown"."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  try:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                         cwd=Path(__file__).parent, timeout=10)
-    return out.stdout.strip() or "unknown"
-  except (OSError, subprocess.SubprocessError):
-    return "unknown"

@@ -1,7 +1,9 @@
 """Train core: state pytrees, pure steps, schedules and the loop."""
 
 from defects_jax.train import schedules
+from defects_jax.train.loop import Interrupted
 from defects_jax.train.loop import NonFiniteError
+from defects_jax.train.loop import StopSignal
 from defects_jax.train.loop import read_metrics
 from defects_jax.train.loop import train
 from defects_jax.train.state import TrainState

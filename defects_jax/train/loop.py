@@ -32,11 +32,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from defects_jax.errors import Interrupted
+from defects_jax.errors import NonFiniteError
+
 Metrics = dict[str, Any]
-
-
-class NonFiniteError(RuntimeError):
-  """A NaN or inf appeared in the step metrics; the run stopped."""
 
 
 def _device_batch(batch: dict) -> dict:
@@ -75,6 +74,8 @@ def train(
     resume: bool = True,
     progress: bool = True,
     description: str = "train",
+    log: Callable[[str], None] | None = None,
+    stop: "StopSignal | None" = None,
 ) -> tuple[Any, list[dict]]:
   """Runs ``train_step`` for ``num_steps`` steps with logging and checkpoints.
 
@@ -98,7 +99,13 @@ def train(
     resume: continue from the latest checkpoint in ``workdir`` if there is one.
     progress: show a tqdm progress bar with the current loss (on a terminal;
       non-interactive output such as CI logs gets none).
-    description: progress-bar label.
+    description: progress-bar label (and the prefix of log lines).
+    log: when given, called with a plain line (step, metrics, steps/s, ETA)
+      at every metric flush: for logs without a terminal, where the progress
+      bar stays off.
+    stop: a :class:`StopSignal`; when it has been triggered (SIGINT /
+      SIGTERM), the loop saves a checkpoint at the next step boundary and
+      raises :class:`~defects_jax.errors.Interrupted`.
 
   Returns:
     (final state, the metric lines written by this call).
@@ -106,6 +113,8 @@ def train(
   Raises:
     NonFiniteError: a metric was NaN or inf; the message names the step and
       the metric. No checkpoint is written past the last finite step.
+    Interrupted: ``stop`` was triggered; the checkpoint of the step reached
+      is saved (resume continues from it).
   """
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +169,8 @@ def train(
     line = {"step": host[-1][0], "split": "train"}
     line.update({k: float(np.mean([m[k] for _, m in host])) for k in names})
     write(line)
+    if log is not None:
+      log(_log_line(description, line, num_steps, start, started))
     if "loss" in line:
       bar.set_postfix(loss=f"{line['loss']:.4f}")
     elif any(k.endswith("loss") for k in line):
@@ -178,7 +189,18 @@ def train(
         config=ocp.args.JsonSave(json.loads(json.dumps(config, default=str)))))
 
   started = time.perf_counter()
+
+  def interrupted(step: int):
+    flush()
+    if manager.latest_step() != step:
+      save(step)
+    manager.wait_until_finished()
+    return Interrupted(f"{description}: interrupted ({stop.requested}) at step {step} of "
+                       f"{num_steps}; checkpoint saved in {workdir / 'checkpoints'}")
+
   try:
+    if stop is not None and stop.requested and start < num_steps:
+      raise interrupted(start)
     for step in range(start, num_steps):
       try:
         batch = next(iterator)
@@ -198,6 +220,8 @@ def train(
       if checkpoint_every and done % checkpoint_every == 0 and done != num_steps:
         flush()
         save(done)
+      if stop is not None and stop.requested and done != num_steps:
+        raise interrupted(done)
     flush()
     if start < num_steps:
       evaluate(num_steps)
@@ -215,3 +239,55 @@ def train(
       {"steps_run": num_steps - start, "wall_seconds": elapsed,
        "steps_per_second": (num_steps - start) / elapsed if elapsed > 0 else math.nan}))
   return state, written
+
+
+def _log_line(description: str, line: dict, num_steps: int, start: int, started: float) -> str:
+  """"fold 0 stage1: step 50/750 loss 0.6931 q_pos 0.49 | 4.1 steps/s, ETA 0:02:51"."""
+  step = line["step"]
+  elapsed = time.perf_counter() - started
+  rate = (step - start) / elapsed if elapsed > 0 else math.nan
+  eta = (num_steps - step) / rate if rate > 0 else math.nan
+  eta_s = "?" if not math.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+  shown = " ".join(f"{k} {v:.4g}" for k, v in line.items() if k not in ("step", "split"))
+  return f"{description}: step {step}/{num_steps} {shown} | {rate:.2f} steps/s, ETA {eta_s}"
+
+
+class StopSignal:
+  """Turns SIGINT / SIGTERM into a request to stop at the next step boundary.
+
+  Used as a context manager around a run (main thread only; elsewhere it
+  installs nothing). The first signal sets :attr:`requested` (the signal's
+  name) and prints what will happen; the loop then checkpoints and raises
+  :class:`~defects_jax.errors.Interrupted`. A second SIGINT aborts at once
+  (``KeyboardInterrupt``), without a checkpoint.
+  """
+
+  def __init__(self, *, announce: Callable[[str], None] | None = None):
+    self.requested: str | None = None
+    self._announce = announce
+    self._old: dict = {}
+
+  def _handle(self, signum, frame):
+    import signal  # pylint: disable=g-import-not-at-top
+    del frame
+    name = signal.Signals(signum).name
+    if self.requested is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.requested = name
+    if self._announce is not None:
+      self._announce(f"{name}: stopping at the next step boundary and saving a checkpoint "
+                     f"(Ctrl-C again to abort without one)")
+
+  def __enter__(self) -> "StopSignal":
+    import signal  # pylint: disable=g-import-not-at-top
+    import threading  # pylint: disable=g-import-not-at-top
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._old[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    import signal  # pylint: disable=g-import-not-at-top
+    for sig, old in self._old.items():
+      signal.signal(sig, old)
+    self._old.clear()

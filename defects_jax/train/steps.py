@@ -19,16 +19,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from defects_jax.losses import cross_entropy
 from defects_jax.train.state import TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean softmax cross-entropy, float32[B, K] x int[B] -> scalar."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
 
 
 def apply_model(state: TrainState, params, x: jax.Array, *, train: bool,

@@ -41,15 +41,15 @@ def test_torch_res_acgan_has_the_jax_architecture():
   torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed")
   import jax  # pylint: disable=g-import-not-at-top
   from defects_jax.train.state import count_params  # pylint: disable=g-import-not-at-top
-  from experiments import res_acgan as ra  # pylint: disable=g-import-not-at-top
+  from defects_jax.systems import res_acgan as RA  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, str(BENCH))
   try:
     import torch_res_acgan  # pylint: disable=g-import-not-at-top
   finally:
     sys.path.remove(str(BENCH))
-  cfg = ra.Config(image_size=64)
-  gen, disc = ra.make_models(cfg, ra.VARIANTS["full"], 6)
-  state = ra.make_state(cfg, gen, disc, jax.random.key(0))
+  hp = RA.Hyper(image_size=64)
+  gen, disc = RA.make_models(hp, "full", 6)
+  state = RA.make_state(hp, gen, disc, jax.random.key(0))
   gparams = dict(state["generator"].params)
   vgg = gparams.pop("extractor")
   step = torch_res_acgan.Step(64, 6, batch=2, m=1)

@@ -3,7 +3,7 @@
 import re
 
 from defects_jax import losses
-from experiments import losses_tour
+from defects_jax.experiments import losses_tour
 
 
 def test_tour_prints_every_loss_with_finite_values(capsys):

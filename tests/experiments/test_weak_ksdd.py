@@ -1,26 +1,21 @@
 """`defects-jax weak_ksdd --preset smoke`: the run, its report, and the
 acceptance check that heat maps of positives localise better than chance."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from defects_jax import cli
-from experiments import weak_ksdd as W
+from defects_jax.experiments import weak_ksdd as W
+from tests.experiments.conftest import SMOKE
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-  out = tmp_path_factory.mktemp("weak_smoke")
-  assert cli.main(["weak_ksdd", "--preset", "smoke", "--out", str(out), "--no-progress"]) == 0
-  (run_dir,) = list((out / "weak_ksdd").iterdir())
-  return run_dir
-
-
+@SMOKE
 @pytest.mark.slow
 def test_weak_ksdd_smoke_writes_report(smoke_run, capsys):
-  run_dir = smoke_run
+  run_dir = smoke_run("weak_ksdd")
   report = (run_dir / "report.md").read_text()
   assert "SYNTHETIC" in report and "Differs from the paper's setting" in report
   assert "Beside the paper (Table 6, AP %)" in report
@@ -36,36 +31,28 @@ def test_weak_ksdd_smoke_writes_report(smoke_run, capsys):
   capsys.readouterr()
   assert cli.main(["evaluate", str(run_dir)]) == 0
   result = json.loads(capsys.readouterr().out)
-  assert set(result) == {"AP", "FP@bestF1", "FN@bestF1", "FP@100%recall"}
-  assert 0.0 <= result["AP"] <= 1.0
+  assert set(result) == {f"fold_{k}/stage3" for k in range(3)}
+  for k in range(3):
+    got = result[f"fold_{k}/stage3"]
+    assert got["step"] == got["of"] == 20
+    assert got["AP"] == pytest.approx(per_fold[k]["AP"])
 
 
+@SMOKE
 @pytest.mark.slow
 def test_smoke_heat_maps_localise_better_than_chance(smoke_run):
   """Issue acceptance: after the smoke run, heat-map regions that hold a defect
   rank above those that do not (region AP well above the defective-region rate,
   which is what a heat map without localisation scores), and detection beats
   chance too."""
-  spec = json.loads((smoke_run / "report.json").read_text())
+  run_dir = smoke_run("weak_ksdd")
+  spec = json.loads((run_dir / "report.json").read_text())
   (row,) = spec["tables"]["Detection over the concatenated test folds"]
   assert 0.0 < row["region chance"] < 0.2
   assert row["region AP (heat map)"] > 1.5 * row["region chance"], row
   assert row["pixel AP (heat map)"] > row["pixel chance"], row
-  labels = np.load(smoke_run / "predictions.npz")["label"]
+  labels = np.load(run_dir / "predictions.npz")["label"]
   assert row["AP"] > labels.mean() + 0.2, row
-
-
-def test_region_masks_and_region_ap():
-  mask = np.zeros((1, 16, 24), np.uint8)
-  mask[0, 9, 17] = 1  # one pixel in region (1, 2)
-  regions = W.region_masks(mask, (2, 3))
-  np.testing.assert_array_equal(regions[0], [[0, 0, 0], [0, 0, 1]])
-  heat = np.zeros((1, 2, 3))
-  heat[0, 1, 2] = 0.9
-  ap, chance = W.region_ap(heat, mask)
-  assert ap == pytest.approx(1.0) and chance == pytest.approx(1 / 6)
-  heat[0, 0, 0] = 0.95  # a clean region ranked first: precision 1/2 at the defect
-  assert W.region_ap(heat, mask)[0] == pytest.approx(0.5)
 
 
 def test_q_trace_table_lists_each_fold(tmp_path):
@@ -81,3 +68,24 @@ def test_q_trace_table_lists_each_fold(tmp_path):
   assert lines[3] == "| fold_1 | 2e-06 / 1e-06 | 2e-06 / 1e-06 |"
   with pytest.raises(FileNotFoundError, match="stage 1 skipped"):
     W.q_trace_table(tmp_path / "fold_0")
+
+
+def test_stage_iterations_leave_out_empty_and_skipped_stages():
+  cfg = W.get_config("smoke")
+  assert list(cfg.stage_iterations()) == ["stage1", "stage2", "stage3"]
+  assert list(dataclasses.replace(cfg, skip_stage1=True).stage_iterations()) == ["stage2",
+                                                                                 "stage3"]
+  only1 = dataclasses.replace(cfg, stage2_iters=0, stage3_iters=0)
+  assert only1.stage_iterations() == {"stage1": 200}
+  with pytest.raises(ValueError, match="nothing to train"):
+    dataclasses.replace(only1, skip_stage1=True).validate()
+
+
+def test_collapse_banner_only_when_a_fold_collapsed():
+  cfg = W.get_config("cpu_small")
+  ok, bad = {"LNet collapsed": "no"}, {"LNet collapsed": "yes"}
+  assert W.collapse_banner(cfg, [ok, ok]) == []
+  (banner,) = W.collapse_banner(dataclasses.replace(cfg, stage1_lr=0.1), [ok, bad, bad])
+  assert banner.startswith("LNet collapsed in 2 of 3 folds") and "stage1_lr=0.01" in banner
+  (banner,) = W.collapse_banner(dataclasses.replace(cfg, stage1_lr=0.01), [bad])
+  assert "stage1_lr=0.01" not in banner

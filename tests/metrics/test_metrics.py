@@ -156,3 +156,34 @@ def test_frechet_distance_of_feature_sets_and_singular_covariance():
   g1, g2 = rng.normal(size=(3, 8)), rng.normal(size=(3, 8))
   assert np.isfinite(metrics.frechet_distance(*metrics.feature_statistics(g1),
                                               *metrics.feature_statistics(g2)))
+
+
+def test_pixel_ap_upsamples_heat_by_eight():
+  heat = np.zeros((1, 2, 2))
+  heat[0, 1, 1] = 1.0
+  mask = np.zeros((1, 16, 16), np.uint8)
+  mask[0, 8:, 8:] = 1
+  ap, chance = metrics.pixel_ap(heat, mask)
+  assert ap == pytest.approx(1.0) and chance == pytest.approx(0.25)
+
+
+def test_region_masks_and_region_ap():
+  mask = np.zeros((1, 16, 24), np.uint8)
+  mask[0, 9, 17] = 1  # one pixel in region (1, 2)
+  regions = metrics.region_masks(mask, (2, 3))
+  np.testing.assert_array_equal(regions[0], [[0, 0, 0], [0, 0, 1]])
+  heat = np.zeros((1, 2, 3))
+  heat[0, 1, 2] = 0.9
+  ap, chance = metrics.region_ap(heat, mask)
+  assert ap == pytest.approx(1.0) and chance == pytest.approx(1 / 6)
+  heat[0, 0, 0] = 0.95  # a clean region ranked first: precision 1/2 at the defect
+  assert metrics.region_ap(heat, mask)[0] == pytest.approx(0.5)
+  assert np.isnan(metrics.region_ap(heat, np.zeros_like(mask))[0])
+
+
+def test_detection_summary_columns():
+  s = metrics.detection_summary([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+  assert set(s) == {"AP", "FP@bestF1", "FN@bestF1", "FP@100%recall"}
+  assert s["AP"] == pytest.approx(sklearn_metrics.average_precision_score([1, 0, 1, 0],
+                                                                          [0.9, 0.8, 0.7, 0.1]))
+  assert s["FP@100%recall"] == 1

@@ -10,7 +10,6 @@ from defects_jax.models.res_acgan import MSFE
 from defects_jax.models.res_acgan import Discriminator
 from defects_jax.models.res_acgan import Generator
 from defects_jax.models.vgg import VGG19
-from experiments import res_acgan as ra
 
 SMALL = dict(widths=(8, 4), num_res_blocks=1, latent_dim=16)
 
@@ -81,25 +80,6 @@ def test_msfe_equals_vgg19_features_on_imagenet_normalised_rgb():
   got = msfe.apply(v, x)
   for a, t in zip(got, (7, 16)):
     np.testing.assert_allclose(a, want[t], rtol=1e-5, atol=1e-5)
-
-
-def test_vgg19_weights_load_into_the_extractor(tmp_path):
-  """A torchvision-layout vgg19 state dict (here: exported from another random
-  VGG19 as .npz, no torch needed) replaces the extractor's weights."""
-  donor = jax.jit(lambda k: VGG19().init(k, jnp.zeros((1, 32, 32, 3)), (23,),
-                                         method="features"))(jax.random.key(5))
-  path = convert.save_npz(convert.to_torchvision(donor), tmp_path / "vgg19.npz")
-  cfg = ra.Config(image_size=32, gen_widths=(8, 4), num_res_blocks=1, latent_dim=16,
-                  vgg_weights=str(path))
-  gen, disc = ra.make_models(cfg, ra.VARIANTS["full"], 6)
-  state = ra.make_state(cfg, gen, disc, jax.random.key(0))
-  got = state["generator"].params["extractor"]["vgg"]
-  assert set(got) == {f"features_{i}" for i in (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23)}
-  for name in got:
-    np.testing.assert_array_equal(got[name]["kernel"], donor["params"][name]["kernel"])
-  bad = convert.save_npz({"fc.weight": np.zeros((2, 2))}, tmp_path / "resnet.npz")
-  with pytest.raises(convert.ConversionError, match="vgg19 state dict"):
-    ra.load_vgg19(state["generator"].params, bad, (7, 16, 23))
 
 
 @pytest.mark.parametrize("trainable", [False, True])
