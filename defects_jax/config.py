@@ -69,6 +69,8 @@ class Base:
   eval_batch: int = field(100, doc="images per evaluation batch")
   on_error: str = field("raise", doc="unreadable data files: 'raise', or 'skip' and list them "
                         "in the report")
+  worker_count: int = field(0, doc="grain worker processes decoding training data (0: in the "
+                            "main process; same batches either way)")
 
   # The dataset names this experiment accepts (subclasses override).
   DATASETS: typing.ClassVar[tuple[str, ...]] = ("synthetic",)
@@ -84,6 +86,7 @@ class Base:
     check(self.eval_batch >= 1, "eval_batch", f"must be >= 1, got {self.eval_batch}")
     check(self.on_error in ("raise", "skip"), "on_error",
           f"must be 'raise' or 'skip', got {self.on_error!r}")
+    check(self.worker_count >= 0, "worker_count", f"must be >= 0, got {self.worker_count}")
 
   @property
   def synthetic(self) -> bool:

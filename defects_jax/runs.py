@@ -74,8 +74,12 @@ def new_run_dir(out_dir: str | os.PathLike, experiment: str) -> Path:
 
 def git_commit() -> str:
   """Short hash of the checkout this package runs from (``+dirty`` when it
-  has uncommitted changes), or "unknown"."""
+  has uncommitted changes), ``$DEFECTS_JAX_COMMIT`` when set (an installed
+  wheel has no git checkout: say which commit it was built from), or
+  "unknown"."""
   import subprocess  # pylint: disable=g-import-not-at-top
+  if os.environ.get("DEFECTS_JAX_COMMIT"):
+    return os.environ["DEFECTS_JAX_COMMIT"]
   here = Path(__file__).parent
   try:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,

@@ -154,6 +154,7 @@ def run(cfg: Config, run: runs.Run) -> Path:
                            weights=weights)
       loader = data.make_loader(subset, batch_size=min(cfg.batch_size, len(subset)),
                                 seed=run.loader_seed(cell), num_epochs=None,
+                                worker_count=cfg.worker_count,
                                 transforms=data.classification_transforms(cfg.image_size,
                                                                           train=True))
       state, _ = run.train(cell, state=state, step=C.train_step, loader=loader,

@@ -52,7 +52,6 @@ class Config(config_lib.Base):
   learning_rate: float = 2e-3
   widths: tuple = field((16, 32, 64), doc="conv widths of the small CNN")
   eval_every: int = field(100, doc="steps between test evaluations (0: only at the end)")
-  worker_count: int = field(0, doc="grain worker processes (0: in-process)")
 
   def validate(self) -> None:
     super().validate()
@@ -65,7 +64,6 @@ class Config(config_lib.Base):
     check(len(self.widths) >= 1 and min(self.widths) >= 1, "widths",
           f"needs at least one width >= 1, got {self.widths}")
     check(self.eval_every >= 0, "eval_every", f"must be >= 0, got {self.eval_every}")
-    check(self.worker_count >= 0, "worker_count", f"must be >= 0, got {self.worker_count}")
 
 
 PRESETS = config_lib.presets(

@@ -158,6 +158,7 @@ def run(cfg: Config, run: runs.Run) -> Path:
       state = RA.make_state(cfg, gen, disc, run.key(cell, "init"))
       loader = data.make_loader(subset, batch_size=cfg.batch_size * cfg.num_critic_steps,
                                 seed=run.loader_seed(cell), num_epochs=None,
+                                worker_count=cfg.worker_count,
                                 transforms=train_transforms(cfg))
       state, _ = run.train(cell, state=state, step=step, loader=loader, num_steps=cfg.steps,
                            key=run.key(cell, "train"), description=f"{vname} n={n}",
