@@ -174,11 +174,12 @@ def write_results(run_dir: str | os.PathLike, path: str | os.PathLike, *,
 
 
 def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None, labels=None,
-                 facts=("commit", "wall time (all folds, incl. compile)")) -> str:
+                 facts=("commit", "wall time")) -> str:
   """A markdown table with one row per run: what its config changes against
   the first run's, the given ``facts``, and row ``row`` of its table ``table``
   (``columns`` of it, default all), labelled by ``labels`` (default the
-  folder names). Generated from the runs' report.json and
+  folder names). A fact is looked up by its exact name, else as the first fact
+  whose name starts with it ("wall time" finds "wall time (incl. ...)"). Generated from the runs' report.json and
   config.json, so results files can quote several runs without retyping.
 
   Raises ValueError naming the run folder when a table, row or column is missing."""
@@ -206,7 +207,10 @@ def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None, labels=Non
       diff += [f"{k} unset" for k in ref if k not in cfg]
       changed = ", ".join(diff) or "(same config)"
     out = {"run": labels[i] if labels else d.name, "config vs first run": changed}
-    out.update({f: spec.get("facts", {}).get(f, "") for f in facts})
+    run_facts = spec.get("facts", {})
+    for f in facts:  # a fact named exactly, else the first whose name starts with it
+      key = f if f in run_facts else next((k for k in run_facts if k.startswith(f)), None)
+      out[f] = run_facts.get(key, "") if key else ""
     for c in (columns or list(source)):
       if c not in source:
         raise ValueError(f"{d}: table {table!r} has no column {c!r}; it has {list(source)}")
