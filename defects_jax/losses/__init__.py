@@ -5,6 +5,14 @@ under ``jax.jit``, ``jax.grad`` and (where per-example) ``jax.vmap``, accepts
 float32 and bfloat16 inputs, computes in float32, and returns a float32 scalar
 unless its docstring says "per-example". Each docstring gives the math, the
 shapes, the paper and equation, and any deviation from a misprinted equation.
+
+An empty batch (a batch argument with 0 examples) is refused the same way by
+every loss: a ``ValueError`` at trace time naming the loss and the argument
+(shapes are static, so the check costs nothing under jit). The mean over no
+examples is undefined, and a silent NaN or 0 would hide the data bug that
+produced it. ``soft_threshold`` and ``saddt`` are element-wise activations
+(empty in, empty out); ``gmean_class_weights`` and ``collaborative_alpha``
+take no batch.
 """
 
 from defects_jax.losses.adversarial import acgan_class_loss

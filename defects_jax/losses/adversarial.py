@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 from defects_jax.losses.classification import cross_entropy
 from defects_jax.losses._numerics import per_example_sq_norm
 from defects_jax.losses._numerics import safe_pow
@@ -48,6 +49,7 @@ def wgan_critic_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Arra
   References:
     Arjovsky et al. 2017, "Wasserstein GAN"; res-acgan eq. 10.
   """
+  require_examples("wgan_critic_loss", real_scores=real_scores, fake_scores=fake_scores)
   return jnp.mean(as_f32(fake_scores)) - jnp.mean(as_f32(real_scores))
 
 
@@ -63,6 +65,7 @@ def wgan_generator_loss(fake_scores: jax.Array) -> jax.Array:
   References:
     Arjovsky et al. 2017; res-acgan eq. 13 and 15 (:math:`L(G) = L_c - L_s(G)`).
   """
+  require_examples("wgan_generator_loss", fake_scores=fake_scores)
   return -jnp.mean(as_f32(fake_scores))
 
 
@@ -150,6 +153,7 @@ def wasserstein_div_penalty(
   """
   if p <= 0:
     raise ValueError(f"p must be > 0, got {p}")
+  require_examples("wasserstein_div_penalty", real=real, fake=fake)
   real, fake = as_f32(real), as_f32(fake)
 
   def mean_grad_pow(u):
@@ -199,6 +203,7 @@ def gradient_penalty(
   References:
     Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", eq. 3.
   """
+  require_examples("gradient_penalty", real=real, fake=fake)
   u = _interpolate(as_f32(real), as_f32(fake), key)
   norms = safe_sqrt(per_example_sq_norm(_input_gradients(critic_fn, u)))
   return weight * jnp.mean((norms - 1.0) ** 2)
@@ -228,6 +233,7 @@ def bce_discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> ja
     Goodfellow et al. 2014, eq. 1; edcgan-mobilenetv2 (DCGAN objective);
     dg2gan eq. 3 (D1 side).
   """
+  require_examples("bce_discriminator_loss", real_logits=real_logits, fake_logits=fake_logits)
   return (jnp.mean(jax.nn.softplus(-as_f32(real_logits)))
           + jnp.mean(jax.nn.softplus(as_f32(fake_logits))))
 
@@ -245,6 +251,7 @@ def bce_generator_loss(fake_logits: jax.Array) -> jax.Array:
   References:
     Goodfellow et al. 2014, section 3 (the "-log D" trick).
   """
+  require_examples("bce_generator_loss", fake_logits=fake_logits)
   return jnp.mean(jax.nn.softplus(-as_f32(fake_logits)))
 
 
@@ -264,6 +271,7 @@ def lsgan_discriminator_loss(real_out: jax.Array, fake_out: jax.Array) -> jax.Ar
     Mao et al. 2017, "Least Squares GANs", eq. 2 with a=0, b=c=1 (the CycleGAN
     choice, used by the rkd-sarsn and dg2gan CycleGAN baselines).
   """
+  require_examples("lsgan_discriminator_loss", real_out=real_out, fake_out=fake_out)
   return 0.5 * (jnp.mean((as_f32(real_out) - 1.0) ** 2)
                 + jnp.mean(as_f32(fake_out) ** 2))
 
@@ -280,6 +288,7 @@ def lsgan_generator_loss(fake_out: jax.Array) -> jax.Array:
   References:
     Mao et al. 2017, eq. 2 with c = 1.
   """
+  require_examples("lsgan_generator_loss", fake_out=fake_out)
   return 0.5 * jnp.mean((as_f32(fake_out) - 1.0) ** 2)
 
 
@@ -316,5 +325,7 @@ def acgan_class_loss(
     Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier
     GANs", eq. 2; res-acgan eq. 11 / 14 (:math:`R` = cross-entropy).
   """
+  require_examples("acgan_class_loss", real_class_logits=real_class_logits,
+                   fake_class_logits=fake_class_logits)
   return (cross_entropy(real_class_logits, real_labels)
           + cross_entropy(fake_class_logits, fake_labels))

@@ -10,9 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 
 
 def _mean_abs_error(a: jax.Array, b: jax.Array, name: str) -> jax.Array:
+  require_examples(name, x=a, reconstruction=b)
   a, b = as_f32(a), as_f32(b)
   if a.shape != b.shape:
     raise ValueError(f"{name}: shapes must match, got {a.shape} and {b.shape}")

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 from defects_jax.losses._numerics import huber
 from defects_jax.losses._numerics import safe_divide
 from defects_jax.losses._numerics import safe_normalize
@@ -19,6 +20,7 @@ from defects_jax.losses._numerics import safe_sqrt
 
 
 def _check_embeddings(student: jax.Array, teacher: jax.Array, name: str):
+  require_examples(name, student=student, teacher=teacher)
   student, teacher = as_f32(student), as_f32(teacher)
   if student.ndim != 2 or teacher.ndim != 2 or student.shape[0] != teacher.shape[0]:
     raise ValueError(
@@ -134,6 +136,7 @@ def rkd_loss(
   References:
     Park et al. 2019, section 3.3 and 4; rkd-sarsn eq. 20.
   """
+  require_examples("rkd_loss", student=student, teacher=teacher)
   return (distance_weight * rkd_distance_loss(student, teacher)
           + angle_weight * rkd_angle_loss(student, teacher))
 
@@ -166,6 +169,7 @@ def kd_loss(
     Hinton, Vinyals, Dean 2015, "Distilling the Knowledge in a Neural
     Network"; rkd-sarsn eq. 18-19.
   """
+  require_examples("kd_loss", student_logits=student_logits, teacher_logits=teacher_logits)
   s, t = as_f32(student_logits), jax.lax.stop_gradient(as_f32(teacher_logits))
   if s.shape != t.shape or s.ndim != 2:
     raise ValueError(

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 from defects_jax.losses._numerics import log_softplus
 from defects_jax.losses.adversarial import bce_discriminator_loss
 from defects_jax.losses.adversarial import bce_generator_loss
@@ -64,6 +65,8 @@ def d2gan_discriminator_loss(
     Nguyen, Le, Vu, Phung 2017, "Dual Discriminator Generative Adversarial
     Nets", eq. 2 and section 5; dg2gan's D2GAN baseline.
   """
+  require_examples("d2gan_discriminator_loss", d1_real=d1_real, d1_fake=d1_fake,
+                   d2_real=d2_real, d2_fake=d2_fake)
   d1_real, d1_fake = as_f32(d1_real), as_f32(d1_fake)
   d2_real, d2_fake = as_f32(d2_real), as_f32(d2_fake)
   return (jnp.mean(-alpha * log_softplus(d1_real))
@@ -94,6 +97,7 @@ def d2gan_generator_loss(
   References:
     Nguyen et al. 2017, eq. 2.
   """
+  require_examples("d2gan_generator_loss", d1_fake=d1_fake, d2_fake=d2_fake)
   return (jnp.mean(-jax.nn.softplus(as_f32(d1_fake)))
           + beta * jnp.mean(log_softplus(as_f32(d2_fake))))
 
@@ -127,6 +131,7 @@ def jensen_shannon_estimate(p_logits: jax.Array, q_logits: jax.Array) -> jax.Arr
     Nowozin et al. 2016, "f-GAN", Table 1 (JS row) and eq. 4; Goodfellow et al.
     2014, Theorem 1; dg2gan eq. 2 (DJS).
   """
+  require_examples("jensen_shannon_estimate", p_logits=p_logits, q_logits=q_logits)
   return (jnp.log(2.0)
           - 0.5 * jnp.mean(jax.nn.softplus(-as_f32(p_logits)))
           - 0.5 * jnp.mean(jax.nn.softplus(as_f32(q_logits))))
@@ -150,6 +155,7 @@ def dg2_d1_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
   References:
     dg2gan eq. 3.
   """
+  require_examples("dg2_d1_loss", real_logits=real_logits, fake_logits=fake_logits)
   return bce_discriminator_loss(real_logits, fake_logits)
 
 
@@ -193,6 +199,7 @@ def dg2_d2_loss(
   References:
     dg2gan eq. 2 and 4.
   """
+  require_examples("dg2_d2_loss", real_logits=real_logits, fake_logits=fake_logits)
   # Reversed targets: treat the fakes as the class D2 should score high.
   bce = bce_discriminator_loss(fake_logits, real_logits)
   return bce + mu * jensen_shannon_estimate(fake_logits, real_logits)
@@ -227,5 +234,7 @@ def dg2_generator_loss(
   References:
     dg2gan eq. 3-5.
   """
+  require_examples("dg2_generator_loss", d1_fake_logits=d1_fake_logits,
+                   d2_fake_logits=d2_fake_logits)
   return (lam * bce_generator_loss(d1_fake_logits)
           + beta * jnp.mean(jax.nn.softplus(as_f32(d2_fake_logits))))

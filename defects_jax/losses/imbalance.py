@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 from defects_jax.losses._numerics import safe_divide
 from defects_jax.losses._numerics import safe_sqrt
 
@@ -110,6 +111,7 @@ def self_adaptive_loss(
   References:
     rkd-sarsn eq. 16-17.
   """
+  require_examples("self_adaptive_loss", logits=logits, labels=labels)
   logits = as_f32(logits)
   labels = jnp.asarray(labels).astype(jnp.int32)
   w = jax.lax.stop_gradient(as_f32(class_weights))

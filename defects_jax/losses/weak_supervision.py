@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from defects_jax.losses._numerics import as_f32
+from defects_jax.losses._numerics import require_examples
 
 
 def weak_supervision_loss(
@@ -65,6 +66,7 @@ def weak_supervision_loss(
   References:
     weakly-supervised-lnet-dnet, section III.B, eq. 3-5.
   """
+  require_examples("weak_supervision_loss", heatmap=heatmap, is_defective=is_defective)
   heatmap = as_f32(heatmap)
   y = as_f32(is_defective)
   if heatmap.ndim < 2 or y.shape != heatmap.shape[:1]:

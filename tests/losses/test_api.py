@@ -14,6 +14,8 @@ from tests.losses._helpers import assert_finite
 
 # name -> the positional (array) parameters of the contract, in order.
 CONTRACT = {
+    "cross_entropy": ["logits", "labels"],
+    "binary_cross_entropy": ["logits", "labels"],
     "wgan_critic_loss": ["real_scores", "fake_scores"],
     "wgan_generator_loss": ["fake_scores"],
     "wasserstein_div_penalty": ["critic_fn", "real", "fake", "key"],
@@ -76,6 +78,9 @@ def _f(*shape, lo=-2.0, hi=2.0):
 
 # name -> (float array args, builder (float args) -> call, output kind)
 CASES = {
+    "cross_entropy": ((_f(3, 5),), lambda z: losses.cross_entropy(z, jnp.array([0, 4, 2]))),
+    "binary_cross_entropy": ((_f(4), _f(4, lo=0.0, hi=1.0)),
+                             lambda h, y: losses.binary_cross_entropy(h, y)),
     "wgan_critic_loss": ((_f(4), _f(3)), lambda a, b: losses.wgan_critic_loss(a, b)),
     "wgan_generator_loss": ((_f(4),), lambda a: losses.wgan_generator_loss(a)),
     "wasserstein_div_penalty": (
