@@ -153,6 +153,7 @@ def main(argv=None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   debug = args.debug or os.environ.get("DEFECTS_JAX_DEBUG", "") not in ("", "0")
+  saved_data_env = os.environ.get("DEFECTS_JAX_DATA")
   try:
     return _dispatch(parser, args)
   except BaseException as e:  # pylint: disable=broad-except
@@ -172,6 +173,19 @@ def main(argv=None) -> int:
       print(f"  run folder: {run_dir} (status.json says what happened; "
             f"`{PROG} report {run_dir}` renders what exists)", file=sys.stderr)
     return err.exit_code
+  finally:  # --data-dir sets the variable for this command only
+    if saved_data_env is None:
+      os.environ.pop("DEFECTS_JAX_DATA", None)
+    else:
+      os.environ["DEFECTS_JAX_DATA"] = saved_data_env
+
+
+def _driver_of_run(run_dir):
+  """(registry entry, driver module) of the experiment a run folder ran."""
+  from defects_jax import runs  # pylint: disable=g-import-not-at-top
+  name, _ = runs.read_run_config(run_dir)
+  entry = _registry().get(name)
+  return entry, entry.load()
 
 
 def _dispatch(parser, args) -> int:
@@ -180,7 +194,8 @@ def _dispatch(parser, args) -> int:
   if getattr(args, "data_dir", None):
     os.environ["DEFECTS_JAX_DATA"] = str(Path(args.data_dir).expanduser())
   if args.command in reg.EXPERIMENTS:
-    module = reg.get(args.command).load()
+    entry = reg.get(args.command)
+    module = entry.load()
     cfg = config_lib.override(config_lib.get_preset(module.PRESETS, args.preset), args.overrides)
     if args.print_config:
       print(f"# {args.command} --preset {args.preset}"
@@ -188,16 +203,19 @@ def _dispatch(parser, args) -> int:
       print(config_lib.describe(cfg))
       cfg.validate()
       return 0
-    run_dir = runs.execute(args.command, cfg, out_dir=args.out, progress=not args.no_progress,
-                           allow_cpu=args.allow_cpu)
+    run_dir = runs.execute(module, cfg, presets_info=entry.presets, out_dir=args.out,
+                           progress=not args.no_progress, allow_cpu=args.allow_cpu)
     print(f"\nrun folder: {run_dir}\nreport:     {run_dir / 'report.md'}")
     return 0
   if args.command == "resume":
-    run_dir = runs.resume(args.run_dir, progress=not args.no_progress, allow_cpu=args.allow_cpu)
+    entry, module = _driver_of_run(args.run_dir)
+    run_dir = runs.resume(module, args.run_dir, presets_info=entry.presets,
+                          progress=not args.no_progress, allow_cpu=args.allow_cpu)
     print(f"\nrun folder: {run_dir}\nreport:     {run_dir / 'report.md'}")
     return 0
   if args.command == "evaluate":
-    result = runs.evaluate(args.run_dir)
+    _, module = _driver_of_run(args.run_dir)
+    result = runs.evaluate(module, args.run_dir)
     for cell, r in result.items():
       step = r.get("step")
       what = (f"checkpoint at step {step} of {r.get('of')}" if step is not None

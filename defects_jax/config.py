@@ -180,19 +180,23 @@ def override(config, assignments: Sequence[str]):
   changes = {}
   for a in assignments:
     if "=" not in a:
-      raise ConfigError(f"override {a!r}: expected field=value")
+      raise ConfigError(f"override {a!r}: expected field=value", hint="e.g. --set seed=1")
     name, text = a.split("=", 1)
     name = name.strip()
     if name not in fields:
-      raise ConfigError(f"override {a!r}: unknown field {name!r}; fields: {sorted(fields)}",
-                        hint="--print-config lists every field with its value")
+      raise ConfigError(f"override {a!r}: unknown field {name!r}; fields: "
+                        f"{', '.join(sorted(fields))}",
+                        hint="--print-config lists every field with its value; "
+                             "--set field=value changes one")
     if name == "preset":
       raise ConfigError(f"override {a!r}: choose a preset with --preset, not --set")
     default = getattr(config, name)
     try:
       changes[name] = _parse(text.strip(), fields[name].type, default)
     except ValueError as e:
-      raise ConfigError(f"override {a!r}: {e}") from e
+      raise ConfigError(f"override {a!r}: {e}",
+                        hint=f"--set {name}=VALUE takes a {type(default).__name__}"
+                             + (" (comma-separated)" if isinstance(default, tuple) else "")) from e
   return dataclasses.replace(config, **changes)
 
 

@@ -3,7 +3,8 @@ seeds, cells, results, status, logs, standard report facts and banners,
 resume, evaluation and the run listing.
 
 A driver (``experiments/<name>.py``, installed as
-``defects_jax.experiments.<name>``) provides::
+``defects_jax.experiments.<name>``; the command line finds it in the registry
+and hands it to :func:`execute`, this module never imports drivers) provides::
 
   NAME                      the experiment's name
   Config                    a frozen dataclass subclassing config.Base
@@ -327,48 +328,58 @@ def _last_step(workdir: Path) -> int | None:
 # --------------------------------------------------------------------------
 
 
-def check_device(experiment, cfg, *, allow_cpu: bool) -> None:
+def check_device(name: str, presets_info: dict | None, cfg, *, allow_cpu: bool) -> None:
   """Refuses a preset meant for a GPU on the CPU backend (unless ``allow_cpu``).
+
+  Args:
+    name: the experiment.
+    presets_info: {preset: :class:`~defects_jax.config.PresetInfo`} (the
+      registry's), or None to skip the check.
 
   Raises:
     DeviceError: naming the CPU presets and ``--allow-cpu``.
   """
-  info = experiment.presets.get(cfg.preset)
+  info = (presets_info or {}).get(cfg.preset)
   if info is None or info.device != "gpu" or allow_cpu:
     return
   import jax  # pylint: disable=g-import-not-at-top
   if jax.default_backend() != "cpu":
     return
-  cpu = [n for n, p in experiment.presets.items() if p.device == "cpu"]
+  cpu = [n for n, p in presets_info.items() if p.device == "cpu"]
   raise DeviceError(
-      f"preset {cfg.preset!r} of {experiment.name} is meant for a GPU ({info.about}); this "
-      f"machine's JAX backend is the CPU",
+      f"preset {cfg.preset!r} of {name} is meant for a GPU ({info.about}); this machine's "
+      f"JAX backend is the CPU",
       hint=f"use a CPU preset ({', '.join(cpu)}), or run it here anyway with --allow-cpu")
 
 
-def execute(name: str, cfg, *, out_dir: str | os.PathLike = "runs",
-            run_dir: str | os.PathLike | None = None, progress: bool = True,
-            allow_cpu: bool = False) -> Path:
-  """Runs experiment ``name`` with ``cfg``; returns the run folder.
+def execute(driver, cfg, *, presets_info: dict | None = None,
+            out_dir: str | os.PathLike = "runs", run_dir: str | os.PathLike | None = None,
+            progress: bool = True, allow_cpu: bool = False) -> Path:
+  """Runs an experiment driver with ``cfg``; returns the run folder.
 
-  ``run_dir`` (an existing run folder) resumes it; otherwise a new folder
-  ``out_dir/<name>/<timestamp>/`` is made, after the config is validated and
-  the device checked, and removed again if the run fails before its first
-  cell starts training.
+  Args:
+    driver: the experiment's driver module (``NAME``, ``PRESETS``, ``run``).
+    cfg: its config.
+    presets_info: the registry's preset descriptions, for the device check.
+    out_dir: parent of new run folders.
+    run_dir: an existing run folder to resume; otherwise a new folder
+      ``out_dir/<name>/<timestamp>/`` is made, after the config is validated
+      and the device checked, and removed again if the run fails before its
+      first cell starts training.
+    progress: a progress bar on a terminal (plain log lines otherwise).
+    allow_cpu: run a GPU preset on the CPU backend.
 
   Raises:
     ConfigError, DeviceError, DatasetError, NonFiniteError, Interrupted, ...:
       the driver's errors, after ``status.json`` records them.
   """
-  from defects_jax import experiments  # pylint: disable=g-import-not-at-top
   from defects_jax import train  # pylint: disable=g-import-not-at-top
-  experiment = experiments.get(name)
-  module = experiment.load()
+  name = driver.NAME
   cfg.validate()
-  check_device(experiment, cfg, allow_cpu=allow_cpu)
+  check_device(name, presets_info, cfg, allow_cpu=allow_cpu)
   fresh = run_dir is None
   run_dir = new_run_dir(out_dir, name) if fresh else Path(run_dir)
-  paper = module.PRESETS.get("paper")
+  paper = driver.PRESETS.get("paper")
   stop = train.StopSignal(announce=lambda m: print(m, file=sys.stderr, flush=True))
   run = Run(name, cfg, run_dir, paper_config=paper, progress=progress, stop=stop)
   run_dir.mkdir(parents=True, exist_ok=True)
@@ -378,7 +389,7 @@ def execute(name: str, cfg, *, out_dir: str | os.PathLike = "runs",
   run.log(f"{name} ({cfg.preset}): {'resuming ' if not fresh else ''}run folder {run_dir}")
   with stop:
     try:
-      module.run(cfg, run)
+      driver.run(cfg, run)
     except BaseException as e:
       if fresh and not run.training_started:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -403,32 +414,36 @@ def execute(name: str, cfg, *, out_dir: str | os.PathLike = "runs",
   return run_dir
 
 
-def load_config(run_dir: str | os.PathLike):
-  """(experiment registry entry, config) of a run folder, from its saved
-  ``config.json``."""
-  from defects_jax import experiments  # pylint: disable=g-import-not-at-top
+def load_config(driver, run_dir: str | os.PathLike):
+  """The config a run folder was started with (``config.json``), as the
+  driver's ``Config``.
+
+  Raises:
+    RunFolderError: not a run folder, or a run of another experiment.
+  """
   name, raw = read_run_config(run_dir)
-  experiment = experiments.get(name)
-  return experiment, config_lib.from_dict(experiment.load().Config, raw)
+  if name != driver.NAME:
+    raise RunFolderError(f"{run_dir}: a {name} run, not {driver.NAME}")
+  return config_lib.from_dict(driver.Config, raw)
 
 
-def resume(run_dir: str | os.PathLike, *, progress: bool = True, allow_cpu: bool = False
-           ) -> Path:
+def resume(driver, run_dir: str | os.PathLike, *, presets_info: dict | None = None,
+           progress: bool = True, allow_cpu: bool = False) -> Path:
   """Continues a run from its latest checkpoints with its saved config (a
   finished run is left as it is: :class:`RunFolderError`)."""
-  experiment, cfg = load_config(run_dir)
+  cfg = load_config(driver, run_dir)
   status = read_json(Path(run_dir) / STATUS_FILE, {})
   if status.get("status") == "finished":
     raise RunFolderError(f"{run_dir}: this run finished; nothing to resume",
                          hint=f"`defects-jax report {run_dir}` rebuilds its report")
-  return execute(experiment.name, cfg, run_dir=run_dir, progress=progress, allow_cpu=allow_cpu)
+  return execute(driver, cfg, presets_info=presets_info, run_dir=run_dir, progress=progress,
+                 allow_cpu=allow_cpu)
 
 
-def evaluate(run_dir: str | os.PathLike) -> dict:
+def evaluate(driver, run_dir: str | os.PathLike) -> dict:
   """Restores every cell's latest checkpoint of a run (finished or not) and
   evaluates it on the run's test split: ``{cell: {"step", "of", metrics}}``."""
-  experiment, cfg = load_config(run_dir)
-  return experiment.load().evaluate(Path(run_dir), cfg)
+  return driver.evaluate(Path(run_dir), load_config(driver, run_dir))
 
 
 def restore_latest(workdir: str | os.PathLike, state):

@@ -69,14 +69,17 @@ def resolve_root(root: str | os.PathLike | None, folder_name: str) -> Path:
     if not env:
       raise DatasetError(
           f"no data root for {folder_name}: pass root=... (the command line: --data-dir) "
-          f"or set {DATA_ENV} to the folder that contains {folder_name}/")
+          f"or set {DATA_ENV} to the folder that contains {folder_name}/",
+          hint="the synthetic default needs no data: try --preset smoke")
     root = env
   path = Path(root).expanduser()
   if (path / folder_name).is_dir():
     path = path / folder_name
   if not path.is_dir():
     raise DatasetError(f"{path}: dataset folder not found (expected the {folder_name} "
-                       f"folder or a folder containing {folder_name}/)")
+                       f"folder or a folder containing {folder_name}/)",
+                       hint=f"point --data-dir (or {DATA_ENV}) at the folder that holds "
+                            f"{folder_name}/")
   return path
 
 

@@ -36,6 +36,10 @@ from defects_jax.errors import Interrupted
 from defects_jax.errors import NonFiniteError
 
 Metrics = dict[str, Any]
+# Test hook: when set to N, the loop sends SIGINT to its own process after step
+# N, so tests of the interrupt path (checkpoint, exit, resume) get a real signal
+# at a known step.
+SIGINT_AT_STEP_ENV = "DEFECTS_JAX_SIGINT_AT_STEP"
 
 
 def _device_batch(batch: dict) -> dict:
@@ -189,6 +193,7 @@ def train(
         config=ocp.args.JsonSave(json.loads(json.dumps(config, default=str)))))
 
   started = time.perf_counter()
+  sigint_at = int(os.environ.get(SIGINT_AT_STEP_ENV) or 0)
 
   def interrupted(step: int):
     flush()
@@ -220,6 +225,9 @@ def train(
       if checkpoint_every and done % checkpoint_every == 0 and done != num_steps:
         flush()
         save(done)
+      if sigint_at and done == sigint_at:
+        import signal  # pylint: disable=g-import-not-at-top
+        os.kill(os.getpid(), signal.SIGINT)
       if stop is not None and stop.requested and done != num_steps:
         raise interrupted(done)
     flush()
