@@ -81,7 +81,7 @@ EXPERIMENTS = {e.name: e for e in (
         "res_acgan",
         "Res-ACGAN + Wasserstein divergence + MSFE on few-shot NEU-CLS: accuracy of the class "
         "head and sample quality (res-acgan Tables 1-4).",
-        {"smoke": PresetInfo(f"SYNTHETIC six classes at 32x32, 100 iterations; about 1 min "
+        {"smoke": PresetInfo(f"SYNTHETIC six classes at 32x32, 150 iterations; about 1 min "
                              f"on a {_CPU2}"),
          "cpu_reduced": PresetInfo(f"NEU-CLS 64x64, variant full, n = 200, 10, 200 iterations; "
                                    f"about 40 min on a {_CPU2}"),

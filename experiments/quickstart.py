@@ -66,10 +66,12 @@ class Config(config_lib.Base):
     check(self.eval_every >= 0, "eval_every", f"must be >= 0, got {self.eval_every}")
 
 
+DEFAULT = Config()
 PRESETS = config_lib.presets(
-    default=Config(),
-    smoke=Config(image_size=32, num_train=384, num_test=120, batch_size=32, steps=60,
-                 widths=(8, 16), eval_every=30, log_every=10, checkpoint_every=30),
+    default=DEFAULT,
+    smoke=dataclasses.replace(DEFAULT, image_size=32, num_train=384, num_test=120,
+                              batch_size=32, steps=60, widths=(8, 16), eval_every=30,
+                              log_every=10, checkpoint_every=30),
 )
 
 
@@ -110,6 +112,13 @@ def run(cfg: Config, run: runs.Run) -> Path:
   return write_run_report(run, state, cfg, train_src, test_src)
 
 
+def prediction_labels(y, pred, names) -> tuple[list[str], list[bool]]:
+  """Titles "true\n-> predicted" with the full class names (the "synthetic-"
+  prefix kept) and the mistakes to mark, for the prediction grid."""
+  titles = [f"{names[t]}\n-> {names[p]}" for t, p in zip(y, pred)]
+  return titles, [bool(t != p) for t, p in zip(y, pred)]
+
+
 def write_run_report(run: runs.Run, state, cfg: Config, train_src, test_src) -> Path:
   """Evaluates on the test source and writes figures, report.json, report.md."""
   names = list(train_src.class_names)
@@ -124,10 +133,9 @@ def write_run_report(run: runs.Run, state, cfg: Config, train_src, test_src) -> 
   figs = run.dir / "figures"
   report.figures.loss_curves(lines, figs / "curves.png", keys=["loss", "accuracy"])
   report.figures.confusion_matrix(cm, names, figs / "confusion.png")
-  shown = slice(0, 24)
-  report.figures.image_grid(out["image"][shown],
-                            [f"{names[t]}\n-> {names[p]}" for t, p in zip(y[shown], pred[shown])],
-                            figs / "predictions.png", cols=6, mistakes=y[shown] != pred[shown])
+  titles, mistakes = prediction_labels(y[:24], pred[:24], names)
+  report.figures.image_grid(out["image"][:24], titles, figs / "predictions.png", cols=6,
+                            mistakes=mistakes)
   k = len(names)  # synthetic label = index mod k: images c, c + k, ... are of class c
   samples = [train_src[c + k * j]["image"] for c in range(k) for j in range(4)]
   report.figures.image_grid(samples, [names[c] for c in range(k) for _ in range(4)],

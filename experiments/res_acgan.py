@@ -34,9 +34,10 @@ Presets:
   gpu:            variant full, n in (200, 10), 2,500 iterations (one 8-minute GPU command).
   cpu_reduced:    NEU-CLS at 64x64, variant full, n in (200, 10), 200 iterations, batch 16,
                   generator widths (64, 32): what 2 CPU cores finish in about 40 minutes.
-  smoke:          SYNTHETIC six classes at 32x32, n = 30, 100 iterations, batch 16, m 2,
-                  Adam 1e-3 (2e-4 barely moves the class head in 100 iterations), small
-                  widths; CI runs it.
+  smoke:          SYNTHETIC six classes at 32x32, n = 30, 150 iterations, batch 16, m 1,
+                  Adam 1e-3 (2e-4 barely moves the class head this soon), small widths; CI
+                  runs it. Class-head accuracy, seed 0: 31.3% (m 1, 150 iterations) against
+                  23.2% (m 2, 100) and 24.7% (m 2, 100, Adam 2e-3), chance 16.7%.
 """
 
 from __future__ import annotations
@@ -100,16 +101,20 @@ class Config(config_lib.Base, RA.Hyper):
           f"must be >= 1, got {self.samples_per_class}")
 
 
+PAPER = Config()  # the paper's setting; every preset below is derived from it
 PRESETS = config_lib.presets(
-    paper=Config(),
-    paper_ablation=Config(variants=tuple(VARIANTS), shots=(200,)),
-    gpu=Config(variants=("full",), shots=(200, 10), steps=2500, checkpoint_every=500),
-    cpu_reduced=Config(variants=("full",), shots=(200, 10), steps=200, batch_size=16,
-                       gen_widths=(64, 32), log_every=20, checkpoint_every=50),
-    smoke=Config(dataset="synthetic", variants=("full",), shots=(30,), image_size=32,
-                 batch_size=16, num_critic_steps=2, steps=100, learning_rate=1e-3,
-                 gen_widths=(32, 16), disc_widths=(16, 32, 32, 64), head_width=64,
-                 samples_per_class=8, log_every=10, checkpoint_every=0),
+    paper=PAPER,
+    paper_ablation=dataclasses.replace(PAPER, variants=tuple(VARIANTS), shots=(200,)),
+    gpu=dataclasses.replace(PAPER, variants=("full",), shots=(200, 10), steps=2500,
+                            checkpoint_every=500),
+    cpu_reduced=dataclasses.replace(PAPER, variants=("full",), shots=(200, 10), steps=200,
+                                    batch_size=16, gen_widths=(64, 32), log_every=20,
+                                    checkpoint_every=50),
+    smoke=dataclasses.replace(PAPER, dataset="synthetic", variants=("full",), shots=(30,),
+                              image_size=32, batch_size=16, num_critic_steps=1, steps=150,
+                              learning_rate=1e-3, gen_widths=(32, 16),
+                              disc_widths=(16, 32, 32, 64), head_width=64, samples_per_class=8,
+                              log_every=10, checkpoint_every=0),
 )
 
 

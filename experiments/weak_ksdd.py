@@ -134,18 +134,22 @@ class Config(config_lib.Base, WD.Hyper):
     return {s: n for s, n in iters.items() if n > 0}
 
 
+PAPER = Config()  # the paper's setting; every preset below is derived from it
 PRESETS = config_lib.presets(
     # worker_count 4: decoding and resizing a pair to 1408x512 takes ~22 ms on
     # one core, more than a GPU update.
-    paper=Config(worker_count=4),
-    gpu=Config(stage1_lr=0.01, worker_count=4),
-    cpu_reduced=Config(image_height=352, image_width=128, lnet_kernel=5, stage1_lr=0.01),
-    cpu_small=Config(image_height=176, image_width=64, lnet_kernel=3, stage1_lr=0.01),
-    smoke=Config(dataset="synthetic", image_height=64, image_width=64, lnet_wide=32,
-                 lnet_kernel=5, dnet_hidden=64, stage1_iters=200, alpha_every=10,
-                 stage2_iters=80, stage2_lr=0.05, stage2_decay_at=40, stage3_iters=20,
-                 num_positive=0, synthetic_images=120, log_every=20, overlay_images=4,
-                 overlay_negatives=2),
+    paper=dataclasses.replace(PAPER, worker_count=4),
+    gpu=dataclasses.replace(PAPER, stage1_lr=0.01, worker_count=4),
+    cpu_reduced=dataclasses.replace(PAPER, image_height=352, image_width=128, lnet_kernel=5,
+                                    stage1_lr=0.01),
+    cpu_small=dataclasses.replace(PAPER, image_height=176, image_width=64, lnet_kernel=3,
+                                  stage1_lr=0.01),
+    smoke=dataclasses.replace(PAPER, dataset="synthetic", image_height=64, image_width=64,
+                              lnet_wide=32, lnet_kernel=5, dnet_hidden=64, stage1_iters=200,
+                              alpha_every=10, stage2_iters=80, stage2_lr=0.05,
+                              stage2_decay_at=40, stage3_iters=20, num_positive=0,
+                              synthetic_images=120, log_every=20, overlay_images=4,
+                              overlay_negatives=2),
 )
 
 

@@ -55,7 +55,7 @@ compare "$(d n5)" "$(d n5_skip)" "$(d n10)" "$(d n10_skip)" "$(d lr01)" "$(d ski
   --table "Per fold" --row -1 --columns "AP,FP@100%recall,region AP" --fact ""
 echo
 printf "### %s\n\n" "Stage 1 alone: Q+ / Q- before each of the first updates, lr 0.1 (paper)"
-python -m experiments.weak_ksdd q_trace "$(d first20_0.1)" 8
+python -m defects_jax.experiments.weak_ksdd q_trace "$(d first20_0.1)" 8
 echo
 printf "### %s\n\n" "The same at lr 0.01"
-python -m experiments.weak_ksdd q_trace "$(d first20_0.01)" 8
+python -m defects_jax.experiments.weak_ksdd q_trace "$(d first20_0.01)" 8

@@ -7,12 +7,12 @@ import pytest
 from defects_jax import cli
 from defects_jax import config as config_lib
 from defects_jax.experiments import baselines_neu as B
-from tests.experiments.conftest import SMOKE
+from tests.experiments.conftest import check_smoke_run
 
 
-@SMOKE
 def test_baselines_smoke_learns_and_writes_the_table(smoke_run, capsys):
   run_dir = smoke_run("baselines_neu")
+  check_smoke_run(run_dir, "baselines_neu")
   report = (run_dir / "report.md").read_text()
   assert "SYNTHETIC" in report and "no ImageNet pretraining" in report
   assert "| ResNet18 | this run (from scratch) |" in report
