@@ -290,7 +290,10 @@ def features_in_batches(feature_fn: Callable[[jax.Array], jax.Array], images: np
 def fid(model, variables, real: np.ndarray, fake: np.ndarray, *, batch_size: int = 50) -> float:
   """FID between two image sets (float [N, H, W, C] in [0, 1]) with an
   InceptionV3-FID ``model``/``variables`` (:func:`load_fid_inception`)."""
-  fn = jax.jit(lambda x: model.apply(variables, x)[-1])
+  # The weights are an argument, not constants folded into the program: a
+  # closure over 24M parameters made XLA compile them into the executable.
+  pooled = jax.jit(lambda v, x: model.apply(v, x)[-1])
+  fn = lambda x: pooled(variables, x)
   f_real = features_in_batches(fn, real, batch_size)
   f_fake = features_in_batches(fn, fake, batch_size)
   return frechet_distance(*feature_statistics(f_real), *feature_statistics(f_fake))

@@ -179,7 +179,8 @@ def compare_runs(run_dirs, *, table: str, row: int = 0, columns=None, labels=Non
   the first run's, the given ``facts``, and row ``row`` of its table ``table``
   (``columns`` of it, default all), labelled by ``labels`` (default the
   folder names). A fact is looked up by its exact name, else as the first fact
-  whose name starts with it ("wall time" finds "wall time (incl. ...)"). Generated from the runs' report.json and
+  whose name starts with it ("wall time" finds "wall time (incl. ...)").
+  Generated from the runs' report.json and
   config.json, so results files can quote several runs without retyping.
 
   Raises ValueError naming the run folder when a table, row or column is missing."""

@@ -20,7 +20,7 @@ def test_block_shapes_for_gray_and_rgb_inputs(net):
   model, variables = net
   for shape in ((2, 32, 32, 1), (1, 80, 64, 3)):
     x = jax.random.uniform(jax.random.key(1), shape)
-    outs = jax.jit(lambda v: model.apply(variables, v))(x)
+    outs = jax.jit(model.apply)(variables, x)
     assert [o.shape[-1] for o in outs] == [64, 192, 768, 2048]
     assert outs[0].shape[1:3] == (73, 73) and outs[-1].shape == (shape[0], 2048)
     assert all(np.all(np.isfinite(np.asarray(o))) for o in outs)

@@ -60,7 +60,8 @@ def test_discriminator_heads_and_per_sample_independence():
   x = jax.random.normal(jax.random.key(0), (4, 32, 32, 1))
   v = jax.jit(lambda k: disc.init(k, x, train=False))(jax.random.key(1))
   assert set(v) == {"params"}  # no normalisation statistics in the critic
-  apply = jax.jit(lambda x: disc.apply(v, x, train=True, rngs={"dropout": jax.random.key(2)}))
+  jitted = jax.jit(lambda v, x: disc.apply(v, x, train=True, rngs={"dropout": jax.random.key(2)}))
+  apply = lambda x: jitted(v, x)
   score, logits = apply(x)
   assert score.shape == (4,) and logits.shape == (4, 6)
   # gradient penalties need each score to depend on its own sample only

@@ -118,8 +118,9 @@ def test_vgg19_taps_by_torchvision_index():
 def test_vgg_taps_are_the_forward_prefix():
   model = models.VGG16(num_classes=3)
   x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 32, 32, 1)), jnp.float32)
-  v = model.init(jax.random.key(0), x, train=False)
-  taps = model.apply(v, x, (1, 4), method=models.VGG.features)
+  # features only: the 102M-parameter classifier is not needed for the taps
+  v = jax.jit(lambda k: model.init(k, x, (1, 4), method=models.VGG.features))(jax.random.key(0))
+  taps = jax.jit(lambda v: model.apply(v, x, (1, 4), method=models.VGG.features))(v)
   conv0 = v["params"]["features_0"]
   manual = jax.nn.relu(models.conv2d(x, conv0["kernel"], padding=1) + conv0["bias"])
   np.testing.assert_allclose(taps[1], manual, atol=1e-5)
@@ -157,8 +158,8 @@ def test_mobilenet_width_multiplier_and_train_mode():
 def test_resnet18_trains_one_step_and_returns_features():
   model = models.ResNet18(num_classes=3)
   x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 32, 32, 1)), jnp.float32)
-  v = model.init(jax.random.key(0), x, train=False)
-  logits, feats = model.apply(v, x, train=False, return_features=True)
+  v = jax.jit(lambda k: model.init(k, x, train=False))(jax.random.key(0))
+  logits, feats = jax.jit(lambda v: model.apply(v, x, train=False, return_features=True))(v)
   assert logits.shape == (2, 3) and feats.shape == (2, 512)
 
   def loss(p):

@@ -1,6 +1,7 @@
 """Tests of the report figures and report.md rendering."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,55 @@ def test_compare_runs_one_row_per_run_with_config_differences(tmp_path, capsys):
     compare_runs([a], table="Detection", row=5)
   with pytest.raises(ValueError, match="no column 'AUC'"):
     compare_runs([a], table="Detection", columns=["AUC"])
+
+
+def test_cells_are_formatted_for_people():
+  """Percentages with two decimals, seconds with one, booleans as yes/no, dicts
+  and lists spelled out: no Python reprs in a report."""
+  from defects_jax.report.report import _fmt, _table  # pylint: disable=g-import-not-at-top
+  assert _fmt(67.52, "accuracy %") == "67.52" and _fmt(8.4, "seconds") == "8.4"
+  assert _fmt(True) == "yes" and _fmt({"resnet18": "no", "vgg16": "w.pth"}) == (
+      "resnet18: no; vgg16: w.pth")
+  assert _fmt((8, 16)) == "8, 16" and _fmt(float("nan")) == "n/a" and _fmt(None) == "-"
+  text = _table([{"n=10": 59.5, "n=30": 76.333}], "Accuracy % by n")
+  assert text.splitlines()[2] == "| 59.50 | 76.33 |"
+  spec = {"title": "T", "facts": {"pretrained": {"a": None}, "flips": False},
+          "tables": {"Cells": [{"seconds": 3.25, "accuracy %": 50.0}]}}
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as d:
+    (Path(d) / "report.json").write_text(json.dumps(spec))
+    out = write_report(d).read_text()
+  assert "| pretrained | a: - |" in out and "| flips | no |" in out
+  assert "| 3.2 | 50.00 |" in out and "{" not in out.split("# T", 1)[1]
+
+
+def test_confusion_table_has_a_column_per_class_and_recall():
+  from defects_jax.report import confusion_table  # pylint: disable=g-import-not-at-top
+  rows = confusion_table(np.array([[3, 1], [0, 4]]), ["synthetic-a", "synthetic-b"])
+  assert rows[0] == {"true \\ predicted": "synthetic-a", "synthetic-a": 3, "synthetic-b": 1,
+                     "recall %": 75.0}
+  assert rows[1]["recall %"] == 100.0
+
+
+def test_heat_maps_get_a_colour_bar_and_grids_mark_mistakes(tmp_path, monkeypatch):
+  import matplotlib.figure  # pylint: disable=g-import-not-at-top
+  import matplotlib.axes  # pylint: disable=g-import-not-at-top
+  bars, titles = [], []
+  real_bar, real_title = matplotlib.figure.Figure.colorbar, matplotlib.axes.Axes.set_title
+
+  def bar(self, *a, **kw):
+    bars.append(kw)
+    return real_bar(self, *a, **kw)
+
+  def title(self, label, *a, **kw):
+    titles.append((label, kw.get("color")))
+    return real_title(self, label, *a, **kw)
+  monkeypatch.setattr(matplotlib.figure.Figure, "colorbar", bar)
+  monkeypatch.setattr(matplotlib.axes.Axes, "set_title", title)
+  rng = np.random.default_rng(0)
+  figures.heatmap_overlays(rng.uniform(-1, 1, (2, 16, 8, 1)), rng.random((2, 4, 2)),
+                           tmp_path / "h.png", masks=np.zeros((2, 16, 8)))
+  assert len(bars) == 1
+  figures.image_grid(rng.integers(0, 255, (3, 8, 8, 1), dtype=np.uint8), ["a", "b", "c"],
+                     tmp_path / "g.png", mistakes=[False, True, False])
+  assert [c for t, c in titles if t in ("a", "b", "c")] == ["black", "red", "black"]

@@ -1,6 +1,8 @@
 """Tests of the Res-ACGAN system (defects_jax.systems.res_acgan): the adversarial
-step of every Table 3 variant, the critic loss written out, sampling, sample
-quality, VGG19 loading."""
+step of every Table 3 variant (traced), the critic loss written out, sampling,
+sample quality, VGG19 loading. The compiled step's updates are checked on the
+smoke run's checkpoint (tests/experiments/test_res_acgan.py), which pays for
+that compilation once."""
 
 import dataclasses
 
@@ -15,7 +17,7 @@ from defects_jax.models import convert
 from defects_jax.models.res_acgan import Generator
 from defects_jax.systems import res_acgan as RA
 
-TINY = RA.Hyper(image_size=32, batch_size=4, num_critic_steps=2, latent_dim=16,
+TINY = RA.Hyper(image_size=32, batch_size=4, num_critic_steps=1, latent_dim=16,
                gen_widths=(8, 4), disc_widths=(4, 8, 8, 8), head_width=8, num_res_blocks=1,
                msfe_taps=(7, 5, 2))  # shallow taps: 4 VGG convs, fast
 # which loss functions each adversarial setting must call (Table 3 rows)
@@ -34,11 +36,6 @@ def _batch(cfg, n=None, seed=0):
   s = cfg.image_size
   x = jax.random.uniform(jax.random.key(seed), (n, s, s, 1), minval=-1, maxval=1)
   return {"image": x, "label": jnp.arange(n) % 6}
-
-
-def _changed(a, b):
-  return any(bool(jnp.any(x != y)) for x, y in zip(jax.tree_util.tree_leaves(a),
-                                                   jax.tree_util.tree_leaves(b)))
 
 
 @pytest.mark.parametrize("vname", list(RA.VARIANTS))
@@ -67,26 +64,6 @@ def test_each_variant_builds_its_intended_loss_and_networks(vname, monkeypatch):
   assert any(k.startswith("ResBlock") for k in state["critic"].params) == variant.residual
 
 
-def test_one_jitted_step_updates_both_networks():
-  variant = RA.VARIANTS["full"]
-  gen, disc = RA.make_models(TINY, variant, 6)
-  state = RA.make_state(TINY, gen, disc, jax.random.key(0))
-  step = jax.jit(RA.make_train_step(TINY, variant, gen, disc))
-  new, metrics = step(state, _batch(TINY), jax.random.key(1))
-  assert new["generator"].params["fc"]["kernel"].shape == (16, 8 * 8 * 8)
-  assert all(np.isfinite(float(v)) for v in metrics.values())
-  assert float(metrics["critic/penalty"]) > 0
-  assert int(new["critic"].step) == TINY.num_critic_steps and int(new["generator"].step) == 1
-  assert _changed(new["critic"].params, state["critic"].params)
-  g_new, g_old = new["generator"].params, state["generator"].params
-  assert _changed(g_new["fc"], g_old["fc"]) and _changed(g_new["to_image"], g_old["to_image"])
-  assert _changed(new["generator"].batch_stats, state["generator"].batch_stats)
-  # frozen VGG19 (vgg_trainable=False): bit-identical
-  for a, b in zip(jax.tree_util.tree_leaves(g_new["extractor"]),
-                  jax.tree_util.tree_leaves(g_old["extractor"])):
-    np.testing.assert_array_equal(a, b)
-
-
 def test_critic_loss_is_eq_10_to_12_written_out():
   """The full variant's critic loss equals W critic loss + k E||grad D(u)||^p +
   CE(real) + CE(fake), computed here directly (dropout 0 so D is deterministic)."""
@@ -103,20 +80,23 @@ def test_critic_loss_is_eq_10_to_12_written_out():
   params = state["critic"].params
   got, (_, parts) = jax.jit(critic_loss)(params, state, batch, key)
 
-  k_z, _, _, k_pen, _ = jax.random.split(key, 5)
-  z = jax.random.uniform(k_z, (cfg.batch_size, cfg.latent_dim), minval=-1, maxval=1)
-  fake, _ = gen.apply(g.variables, z, batch["label"], train=True, mutable=["batch_stats"],
-                      guide_features=batch["guide_features"])
-  d = lambda x: disc.apply({"params": params}, x, train=False)
-  (rs, rl), (fs, fl) = d(batch["image"]), d(fake)
-  e = jax.random.uniform(k_pen, (cfg.batch_size, 1, 1, 1))
-  u = batch["image"] + e * (fake - batch["image"])
-  grads = jax.vmap(jax.grad(lambda x: d(x[None])[0][0]))(u)
-  norms = jnp.sqrt(jnp.sum(grads ** 2, axis=(1, 2, 3)))
-  penalty = 2.0 * jnp.mean(norms ** 6)
-  ce = lambda logits: -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(len(logits)),
-                                                             batch["label"]])
-  want = (jnp.mean(fs) - jnp.mean(rs)) + penalty + ce(rl) + ce(fl)
+  def by_hand(params, batch, key):  # eq. 10-12 written out (jitted: op by op is slow)
+    k_z, _, _, k_pen, _ = jax.random.split(key, 5)
+    z = jax.random.uniform(k_z, (cfg.batch_size, cfg.latent_dim), minval=-1, maxval=1)
+    fake, _ = gen.apply(g.variables, z, batch["label"], train=True, mutable=["batch_stats"],
+                        guide_features=batch["guide_features"])
+    d = lambda x: disc.apply({"params": params}, x, train=False)
+    (rs, rl), (fs, fl) = d(batch["image"]), d(fake)
+    e = jax.random.uniform(k_pen, (cfg.batch_size, 1, 1, 1))
+    u = batch["image"] + e * (fake - batch["image"])
+    grads = jax.vmap(jax.grad(lambda x: d(x[None])[0][0]))(u)
+    norms = jnp.sqrt(jnp.sum(grads ** 2, axis=(1, 2, 3)))
+    penalty = 2.0 * jnp.mean(norms ** 6)
+    ce = lambda logits: -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(len(logits)),
+                                                               batch["label"]])
+    return (jnp.mean(fs) - jnp.mean(rs)) + penalty + ce(rl) + ce(fl), penalty
+
+  want, penalty = jax.jit(by_hand)(params, batch, key)
   assert float(parts["penalty"]) == pytest.approx(float(penalty), rel=1e-4, abs=1e-8)
   assert float(got) == pytest.approx(float(want), rel=1e-4, abs=1e-5)
 
