@@ -1,7 +1,7 @@
 """Input-pipeline throughput: decode + augment + batch, images/s.
 
 Run (from the repository root):
-  python bench/data_bench.py [--data_root ../shared/datasets] [--epochs 2]
+  python bench/data_bench.py [--data-dir ../shared/datasets] [--epochs 2]
 
 Measures, in one process run, the grain pipeline of defects_jax.data on:
   * NEU-CLS (1800 real 200x200 PNGs; skipped when absent) with 0 and 2 workers,
@@ -63,7 +63,8 @@ def cpu_name() -> str:
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--data_root", default=os.environ.get("DEFECTS_JAX_DATA", "../shared/datasets"))
+  p.add_argument("--data-dir", dest="data_root",
+                 default=os.environ.get("DEFECTS_JAX_DATA", "../shared/datasets"))
   p.add_argument("--epochs", type=int, default=2)
   p.add_argument("--batch", type=int, default=64)
   p.add_argument("--size", type=int, default=128, help="resize target for the pipeline")
