@@ -40,6 +40,13 @@ def test_quickstart_writes_a_report_and_evaluates(smoke_run, capsys):
   (run_dir / "report.md").unlink()
   assert cli.main(["report", str(run_dir)]) == 0
   assert (run_dir / "report.md").read_text() == report
+  # a results file (what experiments/results/ commits) regenerates from the run
+  results = run_dir.parent / "results" / "quickstart.md"
+  assert cli.main(["report", str(run_dir), "--results", str(results)]) == 0
+  text = results.read_text()
+  assert "defects-jax quickstart --preset smoke" in text and "](figures/" not in text
+  assert cli.main(["report", str(run_dir), "--results", str(results)]) == 0
+  assert results.read_text() == text
 
 
 def test_prediction_grid_marks_mistakes_and_keeps_class_names():
