@@ -1,6 +1,7 @@
 """The experiment skeleton (defects_jax.runs): keys and loader seeds, status,
 the run listing, partial reports, restore."""
 
+import dataclasses
 import json
 
 import jax
@@ -12,7 +13,6 @@ from defects_jax.experiments import quickstart as Q
 
 
 def _run(tmp_path, **changes):
-  import dataclasses  # pylint: disable=g-import-not-at-top
   cfg = dataclasses.replace(Q.get_config("smoke"), **changes)
   tmp_path.mkdir(parents=True, exist_ok=True)
   return runs.Run("quickstart", cfg, tmp_path)

@@ -21,6 +21,7 @@ values comparable to the literature. For datasets far from ImageNet,
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Callable, Sequence
 
@@ -276,26 +277,35 @@ def features_in_batches(feature_fn: Callable[[jax.Array], jax.Array], images: np
   """Applies ``feature_fn`` (jit it once yourself) to ``images`` [N, H, W, C]
   batch by batch (the last batch padded, so one compilation) and returns
   float64 [N, D]."""
-  fn = feature_fn
   out = []
   for start in range(0, len(images), batch_size):
     chunk = np.asarray(images[start:start + batch_size])
     pad = batch_size - len(chunk)
     if pad:
       chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-    out.append(np.asarray(fn(chunk), np.float64)[:batch_size - pad])
+    out.append(np.asarray(feature_fn(chunk), np.float64)[:batch_size - pad])
   return np.concatenate(out)
 
 
 def fid(model, variables, real: np.ndarray, fake: np.ndarray, *, batch_size: int = 50) -> float:
   """FID between two image sets (float [N, H, W, C] in [0, 1]) with an
   InceptionV3-FID ``model``/``variables`` (:func:`load_fid_inception`)."""
-  # The weights are an argument, not constants folded into the program: a
-  # closure over 24M parameters made XLA compile them into the executable.
-  pooled = jax.jit(lambda v, x: model.apply(v, x)[-1])
-  fn = lambda x: pooled(variables, x)
-  f_real = features_in_batches(fn, real, batch_size)
-  f_fake = features_in_batches(fn, fake, batch_size)
+  return _features_distance(lambda x: _pooled_features(model, variables, x), real, fake,
+                            batch_size)
+
+
+# The weights are an argument, not constants folded into the program (a closure
+# over 24M parameters made XLA compile them into the executable); the module is
+# static (linen modules hash by value), so one compilation per architecture and
+# batch shape, across calls.
+@functools.partial(jax.jit, static_argnums=0)
+def _pooled_features(model, variables, x):
+  return model.apply(variables, x)[-1]
+
+
+def _features_distance(feature_fn, real, fake, batch_size: int) -> float:
+  f_real = features_in_batches(feature_fn, real, batch_size)
+  f_fake = features_in_batches(feature_fn, fake, batch_size)
   return frechet_distance(*feature_statistics(f_real), *feature_statistics(f_fake))
 
 
@@ -305,10 +315,7 @@ def domain_fid(feature_fn: Callable[[jax.Array], jax.Array], real: np.ndarray, f
   defect classifier's pooled features (``lambda x: model.apply(v, x,
   train=False, return_features=True)[1]``). For datasets far from ImageNet,
   where Inception features say little; not comparable to published FIDs."""
-  fn = jax.jit(feature_fn)
-  f_real = features_in_batches(fn, real, batch_size)
-  f_fake = features_in_batches(fn, fake, batch_size)
-  return frechet_distance(*feature_statistics(f_real), *feature_statistics(f_fake))
+  return _features_distance(jax.jit(feature_fn), real, fake, batch_size)
 
 
 def _convert_main(argv):
