@@ -7,9 +7,15 @@ Every conv goes through :class:`defects_jax.models.layers.Conv`, which picks a
 faster lowering for tiny maps on CPU.
 """
 
+from defects_jax.models.dcgan import DCGANDiscriminator
+from defects_jax.models.dcgan import DCGANGenerator
+from defects_jax.models.layers import AlphaDropout
 from defects_jax.models.layers import Conv
+from defects_jax.models.layers import ConvTranspose
 from defects_jax.models.layers import ConvBN
+from defects_jax.models.layers import alpha_dropout
 from defects_jax.models.layers import conv2d
+from defects_jax.models.layers import conv_transpose2d
 from defects_jax.models.mobilenet import MobileNetV2
 from defects_jax.models.resnet import ResNet
 from defects_jax.models.resnet import ResNet18

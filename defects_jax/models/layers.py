@@ -170,6 +170,110 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 1,
   return out
 
 
+def _transpose_pads(k: int, s: int, padding: str) -> tuple[int, int]:
+  """``lax.conv_transpose``'s padding of the dilated input for one axis."""
+  if padding == "SAME":
+    pad_len = k + s - 2
+    pad_a = k - 1 if s > k - 1 else int(np.ceil(pad_len / 2))
+  else:  # VALID
+    pad_len = k + s - 2 + max(k - s, 0)
+    pad_a = k - 1
+  return pad_a, pad_len - pad_a
+
+
+def _phase_taps(k: int, s: int, pad_a: int):
+  """For one axis of a transposed conv (kernel k, stride s, dilated-input
+  padding pad_a): for every output phase r in [0, s), the list of
+  (input offset, kernel tap) pairs with y[s q + r] = sum x[q + offset] k[tap]."""
+  phases = []
+  for r in range(s):
+    t0 = (pad_a - r) % s
+    d = (r + t0 - pad_a) // s
+    phases.append([(d + m, t) for m, t in enumerate(range(t0, k, s))])
+  return phases
+
+
+def conv_transpose2d(x: jax.Array, kernel: jax.Array, *, strides: int | Sequence[int] = 2,
+                     padding: str = "SAME", lowering: str = "auto",
+                     precision: Any = None) -> jax.Array:
+  """Transposed ("fractionally strided") 2-D convolution, NHWC x HWIO -> NHWC.
+
+  Equal in value and gradient to ``jax.lax.conv_transpose(x, kernel, strides,
+  padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))`` (``transpose_kernel``
+  False, as ``flax.linen.ConvTranspose``). Output size H * s ("SAME") or
+  (H - 1) * s + max(k, s) ("VALID").
+
+  Computed by sub-pixel decomposition: output pixel (s q + r) only meets the
+  kernel taps of its phase r, so all s x s phases are one ordinary stride-1
+  convolution *at the input resolution* with a [ceil-ish(k / s)]^2 kernel of
+  s * s * C_out channels (built from ``kernel``), then a depth-to-space
+  shuffle. That convolution goes through :func:`conv2d` with ``lowering``, so
+  the CPU rule (:func:`choose_lowering`) reaches transposed convolutions too,
+  and it skips the (s^2 - 1) / s^2 zeros a dilated input would multiply.
+  XLA:CPU runs ``lax.conv_transpose`` (an lhs-dilated convolution) several
+  times slower (bench/RESULTS.md, ``bench/conv_bench.py --transpose``).
+
+  Args:
+    x: float[B, H, W, C_in].
+    kernel: float[kh, kw, C_in, C_out].
+    strides: int or (sh, sw).
+    padding: "SAME" or "VALID".
+    lowering: of the inner convolution: "auto", "xla", "taps" or "im2col".
+    precision: passed to XLA.
+
+  Returns:
+    [B, H_out, W_out, C_out].
+  """
+  if x.ndim != 4 or kernel.ndim != 4 or kernel.shape[2] != x.shape[-1]:
+    raise ValueError(f"conv_transpose2d expects x [B, H, W, C] and kernel [kh, kw, C, O], "
+                     f"got {x.shape} and {kernel.shape}")
+  if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+    raise ValueError(f"conv_transpose2d padding must be 'SAME' or 'VALID', got {padding!r}")
+  if lowering not in LOWERINGS:
+    raise ValueError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
+  strides = _pairs(strides)
+  (kh, kw, cin, cout), (b, h, w) = kernel.shape, x.shape[:3]
+  out_hw, taps, windows, pads = [], [], [], []
+  for a, (k, s, n) in enumerate(zip((kh, kw), strides, (h, w))):
+    pad_a, pad_b = _transpose_pads(k, s, padding.upper())
+    out = (n - 1) * s + 1 + pad_a + pad_b - k + 1
+    phases = _phase_taps(k, s, pad_a)
+    offsets = [o for ph in phases for o, _ in ph] or [0]
+    lo, hi = min(offsets), max(offsets)
+    q = -(-out // s)  # output rows per phase (the last phases may overhang; cropped below)
+    out_hw.append(out)
+    taps.append((phases, lo, hi - lo + 1))
+    pads.append((max(0, -lo), max(0, q - 1 + hi - (n - 1))))
+    windows.append(q)
+  (ph_h, lo_h, win_h), (ph_w, lo_w, win_w) = taps
+  sh, sw = strides
+  # Phase kernel [win_h, win_w, C_in, sh, sw, C_out]: tap (i, j) of phase (rh, rw) at the
+  # window position of its input offset.
+  rows, cols, srcs = [], [], []
+  for rh, tap_h in enumerate(ph_h):
+    for rw, tap_w in enumerate(ph_w):
+      for oh, th in tap_h:
+        for ow, tw in tap_w:
+          rows.append((oh - lo_h, ow - lo_w, rh, rw))
+          srcs.append((th, tw))
+  phase_kernel = jnp.zeros((win_h, win_w, cin, sh, sw, cout), kernel.dtype)
+  if rows:
+    ih, iw, irh, irw = (np.array(v) for v in zip(*rows))
+    th, tw = (np.array(v) for v in zip(*srcs))
+    phase_kernel = phase_kernel.at[ih, iw, :, irh, irw, :].set(kernel[th, tw])
+  phase_kernel = phase_kernel.reshape(win_h, win_w, cin, sh * sw * cout)
+  # Input rows q + lo + j (j < win) for q < Q: pad so every window is inside.
+  top, left = pads[0][0], pads[1][0]
+  crop_h0, crop_w0 = top + lo_h, left + lo_w  # >= 0 by construction
+  xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+  xp = xp[:, crop_h0:crop_h0 + windows[0] + win_h - 1, crop_w0:crop_w0 + windows[1] + win_w - 1]
+  y = conv2d(xp, phase_kernel, strides=1, padding="VALID", lowering=lowering,
+             precision=precision)  # [B, Qh, Qw, sh * sw * C_out]
+  y = y.reshape(b, windows[0], windows[1], sh, sw, cout).transpose(0, 1, 3, 2, 4, 5)
+  y = y.reshape(b, windows[0] * sh, windows[1] * sw, cout)
+  return y[:, :out_hw[0], :out_hw[1]]
+
+
 class Conv(nn.Module):
   """``flax.linen.Conv`` for 2-D NHWC inputs, through :func:`conv2d` (so every
   model gets the CPU small-map lowering). Parameters ``kernel`` [kh, kw,
@@ -214,6 +318,102 @@ class Conv(nn.Module):
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
     return y
+
+
+class ConvTranspose(nn.Module):
+  """``flax.linen.ConvTranspose`` for 2-D NHWC inputs through
+  :func:`conv_transpose2d`. Parameters ``kernel`` [kh, kw, C_in, features] and
+  ``bias`` [features], as ``nn.ConvTranspose`` (``transpose_kernel=False``).
+
+  Attributes:
+    features: output channels.
+    kernel_size: int or (kh, kw).
+    strides: int or (sh, sw) (2: double the map size with "SAME").
+    padding: "SAME" or "VALID".
+    use_bias: add a bias.
+    lowering: see :func:`conv2d`.
+    kernel_init, bias_init: initialisers.
+  """
+
+  features: int
+  kernel_size: int | Sequence[int] = 3
+  strides: int | Sequence[int] = 2
+  padding: str = "SAME"
+  use_bias: bool = True
+  lowering: str = "auto"
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kh, kw = _pairs(self.kernel_size)
+    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
+    y = conv_transpose2d(x, kernel, strides=self.strides, padding=self.padding,
+                         lowering=self.lowering)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
+    return y
+
+
+# SELU's constants (Klambauer et al. 2017, eq. 14) and the value it saturates
+# to for x -> -inf: alpha' = -lambda * alpha.
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+SELU_SATURATION = -SELU_SCALE * SELU_ALPHA
+
+
+def alpha_dropout(x: jax.Array, rate: float, key: jax.Array, *,
+                  saturation: float = SELU_SATURATION) -> jax.Array:
+  r"""Alpha-dropout (Klambauer et al. 2017, section "New Dropout Technique").
+
+  Each unit is kept with probability q = 1 - rate, otherwise set to the
+  activation's saturation value alpha' (SELU: -lambda alpha = -1.7581); then
+  the affine map a x + b restores the mean and variance of inputs with mean 0
+  and variance 1 (the SELU fixed point):
+
+  .. math:: a = \big(q + \alpha'^2 q (1 - q)\big)^{-1/2}, \quad b = -a (1 - q) \alpha',
+     \quad y = a\,(x d + \alpha' (1 - d)) + b, \quad d \sim \mathrm{Bernoulli}(q).
+
+  edcgan eqs. 6-8 state the same mean / variance conditions.
+
+  Args:
+    x: float[...] activations.
+    rate: drop probability in [0, 1).
+    key: PRNG key for the mask.
+    saturation: alpha'.
+
+  Returns:
+    Same shape and dtype as x.
+  """
+  if not 0.0 <= rate < 1.0:
+    raise ValueError(f"alpha_dropout rate must be in [0, 1), got {rate}")
+  if rate == 0.0:
+    return x
+  q = 1.0 - rate
+  a = (q + saturation ** 2 * q * (1.0 - q)) ** -0.5
+  b = -a * (1.0 - q) * saturation
+  keep = jax.random.bernoulli(key, q, x.shape)
+  return (a * jnp.where(keep, x, saturation) + b).astype(x.dtype)
+
+
+class AlphaDropout(nn.Module):
+  """:func:`alpha_dropout` as a layer: the ``dropout`` rng when not
+  ``deterministic``; the identity when ``deterministic`` (inference) or rate 0.
+
+  Attributes:
+    rate: drop probability in [0, 1).
+    deterministic: default for ``__call__``'s argument.
+  """
+
+  rate: float
+  deterministic: bool | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, deterministic: bool | None = None) -> jax.Array:
+    deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
+    if deterministic or self.rate == 0.0:
+      return x
+    return alpha_dropout(x, self.rate, self.make_rng("dropout"))
 
 
 class ConvBN(nn.Module):
