@@ -18,6 +18,12 @@ from defects_jax.data.splits import stratified_split
 from defects_jax.data.synthetic import SyntheticDefects
 from defects_jax.data import transforms
 from defects_jax.data.pipeline import PairSource
+from defects_jax.data.pipeline import PerClassSource
+from defects_jax.data.pipeline import per_class_transforms
+from defects_jax.data.mixing import ArraySource
+from defects_jax.data.mixing import MixedSource
+from defects_jax.data.mixing import generated_counts
+from defects_jax.data.mixing import mix
 from defects_jax.data.pipeline import classification_transforms
 from defects_jax.data.pipeline import collect
 from defects_jax.data.pipeline import make_loader

@@ -201,3 +201,47 @@ def pair_transforms(size, *, rotate: bool = False) -> list:
   if rotate:
     ts.append(T.each(T.RandomRot90((0, 1, 2, 3) if h == w else (0, 2))))
   return ts + [T.each(T.ToFloat()), T.StackPair()]
+
+
+class PerClassSource:
+  """One image of every class per item, for K models trained side by side
+  (e.g. one GAN per class, vmapped).
+
+  Item ``i`` is ``{"class_0": rec, ..., "class_<K-1>": rec}`` where class c's
+  record is the ``(i mod n_c)``-th of its images in ``source`` (n_c of them);
+  one epoch is the largest class. :func:`per_class_transforms` (or
+  ``transforms.each(t, keys)`` + :class:`~defects_jax.data.transforms.StackKeys`)
+  turns it into ``image`` [K, H, W, C], so a batch is [B, K, H, W, C].
+
+  Raises:
+    ValueError: a class without images.
+  """
+
+  def __init__(self, source, num_classes: int):
+    labels = np.asarray(source.labels)
+    self.source, self.num_classes = source, int(num_classes)
+    self.members = [np.flatnonzero(labels == c) for c in range(self.num_classes)]
+    empty = [c for c, m in enumerate(self.members) if len(m) == 0]
+    if empty:
+      names = getattr(source, "class_names", None)
+      raise ValueError(f"{source!r}: no images of class(es) "
+                       f"{[names[c] if names and c < len(names) else c for c in empty]}")
+    self.keys = tuple(f"class_{c}" for c in range(self.num_classes))
+
+  def __len__(self) -> int:
+    return max(len(m) for m in self.members)
+
+  def __getitem__(self, i: int):
+    return {k: self.source[int(m[i % len(m)])] for k, m in zip(self.keys, self.members)}
+
+  def __repr__(self) -> str:
+    return f"PerClassSource({self.source!r}, {[len(m) for m in self.members]} per class)"
+
+
+def per_class_transforms(keys, size: int, *, flip: bool = False) -> list:
+  """Per image: resize to ``size`` x ``size``, optional random flips, float in
+  [-1, 1]; then stack the classes (``image`` [K, size, size, C])."""
+  ts = [T.each(T.Resize(size), keys)]
+  if flip:
+    ts.append(T.each(T.RandomFlip(horizontal=True, vertical=True), keys))
+  return ts + [T.each(T.ToFloat(), keys), T.StackKeys(keys)]

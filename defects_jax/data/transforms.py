@@ -249,3 +249,22 @@ class StackPair(grain.transforms.Map):
     mask = lambda r: r.get("mask", np.zeros(r["image"].shape[:2], np.uint8))
     return {"image": np.stack([p["image"], n["image"]]),
             "mask": np.stack([mask(p), mask(n)]), "label": np.array([1, 0], np.int32)}
+
+
+class StackKeys(grain.transforms.Map):
+  """``{k: rec for k in keys}`` -> ``image`` [len(keys), H, W, C] and
+  ``label`` int32 [len(keys)], the sub-records' images stacked in ``keys``
+  order (e.g. one image per class from a
+  :class:`~defects_jax.data.PerClassSource`)."""
+
+  def __init__(self, keys: Sequence[str]):
+    self.keys = tuple(keys)
+
+  def map(self, record: Record) -> Record:
+    recs = [record[k] for k in self.keys]
+    shapes = {r["image"].shape for r in recs}
+    if len(shapes) != 1:
+      raise ValueError(f"StackKeys: images {[r.get('id', '?') for r in recs]} differ in shape "
+                       f"{sorted(shapes)}; resize first")
+    return {"image": np.stack([r["image"] for r in recs]),
+            "label": np.asarray([r["label"] for r in recs], np.int32)}

@@ -9,6 +9,10 @@ from defects_jax.train.loop import train
 from defects_jax.train.state import TrainState
 from defects_jax.train.state import count_params
 from defects_jax.train.state import freeze
+from defects_jax.train.state import index
+from defects_jax.train.state import stack
+from defects_jax.train.state import stack_size
+from defects_jax.train.state import unstack
 from defects_jax.train.steps import classifier_eval_step
 from defects_jax.train.steps import classifier_train_step
 from defects_jax.train.steps import cross_entropy

@@ -81,3 +81,48 @@ def freeze(tx: optax.GradientTransformation, params, trainable: Callable[[tuple[
 def count_params(params) -> int:
   """Total number of scalars in a parameter pytree."""
   return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+
+
+# --------------------------------------------------------------------------
+# Stacked states: K copies of one system along a leading axis, for vmap
+# --------------------------------------------------------------------------
+
+
+def stack(trees) -> Any:
+  """K pytrees of the same structure (e.g. K TrainStates or dicts of them) ->
+  one pytree whose array leaves have a leading axis K, ready for ``jax.vmap``
+  over a train step. Static fields (``apply_fn``, ``tx``) must be equal.
+
+  Raises:
+    ValueError: no trees, or structures / static fields that differ.
+  """
+  trees = list(trees)
+  if not trees:
+    raise ValueError("stack needs at least one pytree")
+  first = jax.tree_util.tree_structure(trees[0])
+  for i, t in enumerate(trees[1:], 1):
+    if jax.tree_util.tree_structure(t) != first:
+      raise ValueError(f"stack: pytree {i} differs in structure (or static fields) from "
+                       f"pytree 0")
+  return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def stack_size(stacked) -> int:
+  """K, the leading axis of a :func:`stack` ed pytree."""
+  leaves = jax.tree_util.tree_leaves(stacked)
+  if not leaves:
+    raise ValueError("stack_size of a pytree without array leaves")
+  return int(leaves[0].shape[0])
+
+
+def index(stacked, i: int) -> Any:
+  """The i-th pytree of a :func:`stack` ed pytree (0 <= i < K)."""
+  k = stack_size(stacked)
+  if not -k <= i < k:
+    raise IndexError(f"index {i} out of range for a stack of {k}")
+  return jax.tree_util.tree_map(lambda x: x[i], stacked)
+
+
+def unstack(stacked) -> list:
+  """The inverse of :func:`stack`: a list of K pytrees."""
+  return [index(stacked, i) for i in range(stack_size(stacked))]
