@@ -152,16 +152,9 @@ def run(cfg: Config, run: runs.Run) -> Path:
     for n in cfg.shots:
       cell = cell_name(name, n)
       subset = data.Subset(source, split[f"train_{n}"])
-      state = C.make_state(model, tx, run.key(cell, "init"), image_size=cfg.image_size,
-                           weights=weights)
-      loader = data.make_loader(subset, batch_size=min(cfg.batch_size, len(subset)),
-                                seed=run.loader_seed(cell), num_epochs=None,
-                                worker_count=cfg.worker_count,
-                                transforms=data.classification_transforms(cfg.image_size,
-                                                                          train=True))
-      state, _ = run.train(cell, state=state, step=C.train_step, loader=loader,
-                           num_steps=cfg.steps, key=run.key(cell, "train"),
-                           description=f"{name} n={n}")
+      state = C.fit(run, cell, model, tx, subset, image_size=cfg.image_size,
+                    batch_size=cfg.batch_size, num_steps=cfg.steps, weights=weights,
+                    description=f"{name} n={n}")
       out = C.evaluate(state, test, image_size=cfg.image_size, batch_size=cfg.eval_batch)
       run.add_result({"model": name, "n": n,
                       "accuracy": metrics.accuracy(out["label"], out["pred"]),

@@ -20,5 +20,6 @@ from defects_jax.metrics.generation import ssim
 from defects_jax.metrics.inception import FIDInceptionV3
 from defects_jax.metrics.inception import domain_fid
 from defects_jax.metrics.inception import fid
+from defects_jax.metrics.inception import features_in_batches
 from defects_jax.metrics.inception import init_fid_inception
 from defects_jax.metrics.inception import load_fid_inception

@@ -73,6 +73,41 @@ def make_state(model, tx: optax.GradientTransformation, key: jax.Array, *, image
   return train.TrainState.create(apply_fn=model.apply, variables=variables, tx=tx)
 
 
+def fit(run, cell: str, model, tx: optax.GradientTransformation, source, *, image_size: int,
+        batch_size: int, num_steps: int, weights: str | Path | None = None,
+        description: str | None = None, config: dict | None = None) -> train.TrainState:
+  """Trains ``model`` from its own initialisation on ``source`` as one cell of
+  ``run`` (a :class:`defects_jax.runs.Run`): the state from
+  ``run.key(cell, "init")`` (and ``weights``), a shuffled endless grain
+  loader (seed ``run.loader_seed(cell)``) with
+  ``data.classification_transforms(image_size, train=True)`` (resize, random
+  flips, [-1, 1]), ``num_steps`` steps of :data:`train_step` keyed by
+  ``run.key(cell, "train")``, checkpointed and resumable in ``run.dir/cell``.
+
+  ``source``: any random-access source whose records have ``image`` (uint8
+  [H, W, C], any H, W) and ``label``: a real Subset or a
+  :class:`~defects_jax.data.MixedSource`. Returns the trained state.
+  """
+  state = make_state(model, tx, run.key(cell, "init"), image_size=image_size, weights=weights)
+  loader = data.make_loader(source, batch_size=min(batch_size, len(source)),
+                            seed=run.loader_seed(cell), num_epochs=None,
+                            worker_count=run.cfg.worker_count,
+                            transforms=data.classification_transforms(image_size, train=True))
+  state, _ = run.train(cell, state=state, step=train_step, loader=loader, num_steps=num_steps,
+                       key=run.key(cell, "train"), description=description or cell,
+                       config=config)
+  return state
+
+
+@jax.jit
+def features(state: train.TrainState, images: jax.Array) -> jax.Array:
+  """float32[B, F] pooled features (inference mode) of a zoo backbone or the
+  small CNN (``return_features=True``) for images float[B, H, W, C]: e.g. a
+  domain FID's feature space (``metrics.domain_fid``)."""
+  _, feats = state.apply_fn(state.variables, images, train=False, return_features=True)
+  return feats.astype(jnp.float32)
+
+
 def find_weights(weights_dir: str | Path, name: str) -> Path:
   """``weights_dir/<name>.pth`` or ``.npz``.
 
