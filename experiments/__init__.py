@@ -93,6 +93,23 @@ EXPERIMENTS = {e.name: e for e in (
                                       "each; about 45 min on one H200", "gpu")},
         "paper", ("defects-jax res_acgan --preset paper --data-dir DATA "
                   "--set vgg_weights=vgg19.pth",)),
+    Experiment(
+        "edcgan",
+        "EDCGAN (one DCGAN per class, ELU/SELU + alpha-dropout discriminator) and the "
+        "real/generated mixing study with MobileNetV2, VGG16, ResNet18 on NEU-CLS "
+        "(edcgan-mobilenetv2 Tables 2-3).",
+        {"smoke": PresetInfo(f"SYNTHETIC six classes at 32x32, tiny GANs, 2 mixes; about "
+                             f"1 min on a {_CPU2}"),
+         "cpu_reduced": PresetInfo(f"NEU-CLS, GANs at 64x64 (quarter widths, 657 steps), six "
+                                   f"MobileNetV2 mixes + ResNet18 at 100/20/0%, 600 steps each "
+                                   f"at 64x64; under an hour on a {_CPU2}"),
+         "gpu": PresetInfo("NEU-CLS, GANs at 64x64 (Table 1 widths), classifiers at 64x64, "
+                           "1500 steps each; one 8-minute command on one H200", "gpu"),
+         "paper": PresetInfo("Tables 2-3: GANs at 256x256, 800 epochs; classifiers at 224x224, "
+                             "900 epochs per mix; many hours on one H200", "gpu"),
+         "paper_dcgan": PresetInfo("as paper with the plain DCGAN discriminator (the baseline "
+                                   "switch)", "gpu")},
+        "paper", ("defects-jax edcgan --preset cpu_reduced --data-dir DATA",)),
 )}
 
 
