@@ -1,6 +1,7 @@
 """CPU convolution lowerings: XLA's conv vs shifted matmuls ("taps"), per shape.
 
 Run: python bench/conv_bench.py [--batch 32] [--reps 20]
+     python bench/conv_bench.py --transpose     # transposed convs (DCGAN generators)
 
 Times the jitted forward + backward (value_and_grad wrt input and kernel) of
 one convolution for each lowering of ``defects_jax.models.conv2d``, over the
@@ -11,6 +12,12 @@ column times ``conv2d(lowering="im2col")`` (all taps concatenated into one
 matmul): on these shapes (kernels up to 7x7) it lost to XLA on large maps and
 to taps on tiny ones; it is the CPU default only for larger kernels
 (bench/weak_layer_bench.py).
+
+``--transpose`` times instead the stride-2 3x3 transposed convolutions of a
+DCGAN generator (edcgan Table 1's widths from a 4x4 map, and the output layer):
+``jax.lax.conv_transpose`` (an input-dilated convolution) against
+``models.conv_transpose2d`` (one stride-1 convolution at the input resolution
+through ``conv2d``'s lowering, then depth-to-space).
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ SHAPES = [
     ("dw 3x3 32", 64, 32, 32, 3, 1, 32),
 ]
 
+# (input map, C_in, C_out) of stride-2 3x3 transposed convs: EDCGAN's generator
+TRANSPOSE_SHAPES = [(4, 512, 256), (8, 256, 128), (16, 128, 64), (32, 64, 32), (32, 32, 1)]
+
 
 def time_fn(fn, args, reps):
   jax.block_until_ready(fn(*args))
@@ -54,7 +64,11 @@ def main(argv=None):
   p = argparse.ArgumentParser()
   p.add_argument("--batch", type=int, default=32)
   p.add_argument("--reps", type=int, default=20)
+  p.add_argument("--transpose", action="store_true",
+                 help="time stride-2 transposed convs: lax.conv_transpose vs conv_transpose2d")
   args = p.parse_args(argv)
+  if args.transpose:
+    return transpose_table(args)
   print(f"conv_bench: jax {jax.__version__} on {jax.devices()[0].device_kind}, batch "
         f"{args.batch}, forward+backward, median of {args.reps}")
   print("| conv | input map | out map | xla (ms) | taps (ms) | im2col (ms) | xla GFLOP/s | "
@@ -79,6 +93,33 @@ def main(argv=None):
     print(f"| {label} | {s}x{s} | {out_s}x{out_s} | {1e3 * res['xla']:.2f} | "
           f"{1e3 * res['taps']:.2f} | {im2col} | {flops / res['xla'] / 1e9:.0f} | "
           f"{flops / res['taps'] / 1e9:.0f} | {auto} |")
+
+
+def transpose_table(args):
+  from defects_jax.models import layers  # pylint: disable=g-import-not-at-top
+  print(f"conv_bench --transpose: jax {jax.__version__} on {jax.devices()[0].device_kind}, "
+        f"batch {args.batch}, 3x3 stride 2 SAME, forward+backward, median of {args.reps}")
+  print("| transposed conv | input map | out map | lax.conv_transpose (ms) | "
+        "conv_transpose2d (ms) | speed-up | inner conv lowering |")
+  print("|---|---|---|---:|---:|---:|---|")
+  rng = np.random.default_rng(0)
+  for s, cin, cout in TRANSPOSE_SHAPES:
+    x = jnp.asarray(rng.standard_normal((args.batch, s, s, cin)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) * 0.05, jnp.float32)
+    fns = {
+        "lax": lambda x, w: jax.lax.conv_transpose(x, w, (2, 2), "SAME",
+                                                   dimension_numbers=("NHWC", "HWIO", "NHWC")),
+        "ours": lambda x, w: layers.conv_transpose2d(x, w, strides=2, padding="SAME"),
+    }
+    res = {}
+    for name, fn in fns.items():
+      f = jax.jit(jax.value_and_grad(lambda x, w, fn=fn: jnp.sum(fn(x, w) ** 2),
+                                     argnums=(0, 1)))
+      res[name] = time_fn(f, (x, w), args.reps)
+    # the inner conv: a 2x2 window (phases of a 3x3 kernel at stride 2), 4 * C_out outputs
+    inner = layers.choose_lowering((s, s), (2, 2), 1, cin)
+    print(f"| 3x3 /2 {cin}->{cout} | {s}x{s} | {2 * s}x{2 * s} | {1e3 * res['lax']:.2f} | "
+          f"{1e3 * res['ours']:.2f} | {res['lax'] / res['ours']:.1f}x | {inner} |")
 
 
 if __name__ == "__main__":

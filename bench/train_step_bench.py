@@ -33,6 +33,15 @@ updates against bench/torch_weak_detector.py: the paper's networks (LNet
 images (11/4 x size) x size, so --sizes 128 is the cpu_reduced 352x128 and 512
 the paper's 1408x512.
 
+``--models edcgan,edcgan6`` time the EDCGAN train step (one discriminator
+update, one generator update, non-saturating BCE, Adam; the EDCGAN networks of
+defects_jax.systems.edcgan against bench/torch_edcgan.py) for one class's GAN
+and for the six class GANs trained together: in JAX one jitted step over the
+stacked states (``--class-axis vmap`` or ``loop``), in PyTorch six models
+stepped one after the other. --batch images per class; images/s counts all
+classes. ``--edcgan-widths paper`` (Table 1) or ``reduced`` (the cpu_reduced
+preset's quarter widths).
+
 Prints a markdown table with JAX/PyTorch throughput ratios. Both frameworks use
 all the machine's cores (torch.get_num_threads() is printed). Results are
 recorded in bench/RESULTS.md.
@@ -60,6 +69,35 @@ NUM_CLASSES = 6
 GAN = "res_acgan"
 GAN_CRITIC_STEPS = 5
 WEAK = ("weak_stage1", "weak_stage2")
+EDCGAN = {"edcgan": 1, "edcgan6": 6}  # model name -> classes stepped together
+EDCGAN_WIDTHS = {"paper": None,  # the system's defaults (Table 1)
+                 "reduced": ((128, 64, 32, 16), (16, 32, 64, 128))}  # cpu_reduced preset
+
+
+def _edcgan_hyper(size, batch, widths, class_axis):
+  from defects_jax.systems import edcgan as E  # pylint: disable=g-import-not-at-top
+  extra = {}
+  if EDCGAN_WIDTHS[widths]:
+    extra = dict(zip(("gen_widths", "disc_widths"), EDCGAN_WIDTHS[widths]))
+  return E.Hyper(gan_image_size=size, gan_batch_size=batch, class_axis=class_axis, **extra)
+
+
+def _jax_edcgan(model_name, size, batch, widths, class_axis):
+  """(state, step, batch) of one EDCGAN (k = 1) or k stacked class GANs."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from defects_jax import train  # pylint: disable=g-import-not-at-top
+  from defects_jax.systems import edcgan as E  # pylint: disable=g-import-not-at-top
+  k = EDCGAN[model_name]
+  hp = _edcgan_hyper(size, batch, widths, class_axis)
+  gen, disc = E.make_models(hp)
+  states = E.make_class_states(hp, gen, disc, jax.random.key(0), k)
+  x = np.tanh(np.random.default_rng(0).standard_normal((batch, k, size, size, 1))
+              ).astype(np.float32)
+  if k == 1:
+    return train.index(states, 0), E.make_train_step(hp, gen, disc), {
+        "image": jnp.asarray(x[:, 0])}
+  return states, E.make_class_step(hp, gen, disc), {"image": jnp.asarray(x)}
 
 
 def weak_hw(size):
@@ -115,7 +153,8 @@ def _jax_gan(size, batch, unroll=True):
       "image": jnp.asarray(x), "label": jnp.asarray(y)}
 
 
-def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
+def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled", widths="paper",
+            class_axis="vmap"):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
@@ -130,6 +169,9 @@ def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
     state, step_fn, batch_d = _jax_weak(model_name, size)
     step = jax.jit(step_fn, donate_argnums=donate)
     batch = 2
+  elif model_name in EDCGAN:
+    state, step_fn, batch_d = _jax_edcgan(model_name, size, batch, widths, class_axis)
+    step = jax.jit(step_fn, donate_argnums=donate)
   else:
     x, y = _batch(batch, size)
     model = models.ZOO[model_name](num_classes=NUM_CLASSES)
@@ -147,7 +189,7 @@ def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
   for i in range(warmup + steps):
     t = time.perf_counter()
     state, m = compiled(state, batch_d, jax.random.fold_in(key, i))
-    loss = m["generator/loss"] if model_name == GAN else m["loss"]
+    loss = m["generator/loss"] if model_name == GAN or model_name in EDCGAN else m["loss"]
     loss = jnp.asarray(loss)
     jax.block_until_ready(loss)
     if i >= warmup:
@@ -161,10 +203,12 @@ def run_jax(model_name, size, batch, steps, warmup, critic_loop="unrolled"):
   return {"compile_s": compile_s, "peak_mib": peak,
           "memory": "device" if stats else "process RSS", "device": dev.device_kind,
           "jax": jax.__version__,
-          **_summary(times, batch * (GAN_CRITIC_STEPS if model_name == GAN else 1))}
+          **_summary(times, batch * (GAN_CRITIC_STEPS if model_name == GAN else
+                                     EDCGAN.get(model_name, 1)))}
 
 
-def run_torch(model_name, size, batch, steps, warmup, critic_loop=None):
+def run_torch(model_name, size, batch, steps, warmup, critic_loop=None, widths="paper",
+              class_axis=None):
   import torch  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, str(HERE))
   import torch_models  # pylint: disable=g-import-not-at-top
@@ -183,6 +227,17 @@ def run_torch(model_name, size, batch, steps, warmup, critic_loop=None):
 
     def step():
       return gan(xt, yt)[1]
+  elif model_name in EDCGAN:
+    import torch_edcgan  # pylint: disable=g-import-not-at-top
+    k = EDCGAN[model_name]
+    hp = _edcgan_hyper(size, batch, widths, "vmap")
+    n = batch * k
+    xs = torch.from_numpy(np.tanh(np.random.default_rng(0).standard_normal(
+        (k, batch, 1, size, size))).astype(np.float32)).to(dev)
+    gans = torch_edcgan.Six(k, size, hp.gen_widths, hp.disc_widths, hp.latent_dim, device=dev)
+
+    def step():
+      return gans(xs)[1]
   elif model_name in WEAK:
     import torch_weak_detector as twd  # pylint: disable=g-import-not-at-top
     h, w = weak_hw(size)
@@ -229,7 +284,8 @@ def run_torch(model_name, size, batch, steps, warmup, critic_loop=None):
 def worker(spec: dict) -> dict:
   fn = run_jax if spec["framework"] == "jax" else run_torch
   return fn(spec["model"], spec["size"], spec["batch"], spec["steps"], spec["warmup"],
-            spec.get("critic_loop", "unrolled"))
+            spec.get("critic_loop", "unrolled"), spec.get("edcgan_widths", "paper"),
+            spec.get("class_axis", "vmap"))
 
 
 def measure(spec: dict, lowering: str) -> dict:
@@ -252,7 +308,11 @@ def table(rows: list[dict]) -> str:
     batch = f"{GAN_CRITIC_STEPS}x{r['batch']}" if r["model"] == GAN else r["batch"]
     h, w = weak_hw(r["size"]) if r["model"] in WEAK else (r["size"], r["size"])
     batch = 2 if r["model"] in WEAK else batch
-    lines.append(f"| {r['model']} | {batch}x{h}x{w}x1 | {r['framework']} | "
+    if r["model"] in EDCGAN:
+      batch = f"{EDCGAN[r['model']]}x{r['batch']}"
+    name = (f"{r['model']} ({r['class_axis']})" if r["model"] == "edcgan6"
+            and r["framework"] == "jax" else r["model"])
+    lines.append(f"| {name} | {batch}x{h}x{w}x1 | {r['framework']} | "
                  f"{r['compile_s']:.1f} | {r['median_ms']:.1f} | {r['iqr_ms']:.1f} | "
                  f"{r['images_per_s']:,.0f} | {r['peak_mib']:,.0f} ({r['memory']}) | {ratio} |")
   return "\n".join(lines)
@@ -270,6 +330,10 @@ def main(argv=None) -> int:
                  help="JAX conv lowering (DEFECTS_JAX_CONV_LOWERING): auto = the CPU rule")
   p.add_argument("--critic-loop", default="unrolled", choices=["unrolled", "rolled"],
                  help="res_acgan in JAX: unroll the m critic updates (default) or lax.scan")
+  p.add_argument("--class-axis", default="vmap", choices=["vmap", "loop"],
+                 help="edcgan6 in JAX: vmap the class GANs' step (default) or unroll a loop")
+  p.add_argument("--edcgan-widths", default="paper", choices=sorted(EDCGAN_WIDTHS),
+                 help="edcgan networks: Table 1's widths or the cpu_reduced preset's")
   p.add_argument("--json", help="also write the rows as JSON here")
   p.add_argument("--worker", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
@@ -282,7 +346,8 @@ def main(argv=None) -> int:
       pair = {}
       for fw in args.frameworks.split(","):
         spec = {"framework": fw, "model": model, "size": size, "batch": args.batch,
-                "steps": args.steps, "warmup": args.warmup, "critic_loop": args.critic_loop}
+                "steps": args.steps, "warmup": args.warmup, "critic_loop": args.critic_loop,
+                "edcgan_widths": args.edcgan_widths, "class_axis": args.class_axis}
         r = {**spec, **measure(spec, args.lowering)}
         pair[fw] = r
         rows.append(r)
@@ -300,7 +365,8 @@ def main(argv=None) -> int:
           f"{jax_row.get('device', '-')}, torch {torch_row.get('torch', '-')} on "
           f"{torch_row.get('device', '-')} ({torch_row.get('threads', '-')} threads), "
           f"commit {git_commit()}; conv lowering {args.lowering}; {GAN} critic loop "
-          f"{args.critic_loop}; {args.steps} timed steps "
+          f"{args.critic_loop}; edcgan widths {args.edcgan_widths}, class axis "
+          f"{args.class_axis}; {args.steps} timed steps "
           f"after {args.warmup} warm-up; classifiers: SGD momentum, cross-entropy, 6 "
           f"classes; {GAN}: Adam, W-div, m = {GAN_CRITIC_STEPS}")
   print(head)

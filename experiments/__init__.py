@@ -104,9 +104,11 @@ EXPERIMENTS = {e.name: e for e in (
                                    f"MobileNetV2 mixes + ResNet18 at 100/20/0%, 600 steps each "
                                    f"at 64x64; under an hour on a {_CPU2}"),
          "gpu": PresetInfo("NEU-CLS, GANs at 64x64 (Table 1 widths), classifiers at 64x64, "
-                           "1500 steps each; one 8-minute command on one H200", "gpu"),
+                           "1500 steps each; sized for one 8-minute command on one H200 "
+                           "(not yet run on a GPU)", "gpu"),
          "paper": PresetInfo("Tables 2-3: GANs at 256x256, 800 epochs; classifiers at 224x224, "
-                             "900 epochs per mix; many hours on one H200", "gpu"),
+                             "900 epochs per mix (about 1.5M classifier steps in all); days on "
+                             "one H200 (not yet run)", "gpu"),
          "paper_dcgan": PresetInfo("as paper with the plain DCGAN discriminator (the baseline "
                                    "switch)", "gpu")},
         "paper", ("defects-jax edcgan --preset cpu_reduced --data-dir DATA",)),

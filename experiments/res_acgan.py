@@ -123,10 +123,9 @@ def get_config(preset: str = "paper") -> Config:
 
 
 def load_source(cfg: Config):
-  """NEU-CLS (every file decoded up front), or the synthetic six classes drawn
-  as NEU's 300 per class."""
-  return data.load_source(cfg.dataset, on_error=cfg.on_error, verify=True, num_images=1800,
-                          image_size=max(cfg.image_size, 32), seed=cfg.seed)
+  """NEU-CLS or the synthetic six classes (``data.load_neu_or_synthetic``)."""
+  return data.load_neu_or_synthetic(cfg.dataset, image_size=cfg.image_size, seed=cfg.seed,
+                                    on_error=cfg.on_error)
 
 
 def train_transforms(cfg: Config) -> list:

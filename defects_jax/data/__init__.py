@@ -28,4 +28,5 @@ from defects_jax.data.pipeline import classification_transforms
 from defects_jax.data.pipeline import collect
 from defects_jax.data.pipeline import make_loader
 from defects_jax.data.pipeline import pair_transforms
+from defects_jax.data.sources import load_neu_or_synthetic
 from defects_jax.data.sources import load_source

@@ -642,3 +642,14 @@ def load_source(name: str, *, root=None, on_error: str = "raise", verify: bool =
   if verify and on_error == "raise":
     source.verify()
   return source
+
+
+def load_neu_or_synthetic(name: str, *, image_size: int, seed: int = 0, root=None,
+                          on_error: str = "raise"):
+  """What the NEU-CLS experiments read: NEU-CLS (``name="neu"``; every file
+  decoded up front, so a bad file stops the run before training) or
+  (``"synthetic"``) the synthetic six classes drawn as NEU's 1800 images, 300
+  per class, at ``image_size`` (at least 32) with ``seed``."""
+  return load_source(name, root=root, on_error=on_error, verify=True, num_images=1800,
+                     image_size=max(image_size, 32), seed=seed)
+

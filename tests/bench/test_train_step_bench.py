@@ -82,3 +82,27 @@ def test_torch_weak_detector_has_the_jax_architecture():
   assert sum(p.numel() for p in detector.parameters()) == count_params(variables["params"])
   x, y = torch.rand(2, 1, 128, 64) * 2 - 1, torch.tensor([1.0, 0.0])
   assert torch.isfinite(twd.Stage1(detector)(x, y)) and torch.isfinite(twd.Stage2(detector)(x, y))
+
+
+def test_torch_edcgan_has_the_jax_architecture():
+  """bench/torch_edcgan.py builds the EDCGAN networks of systems.edcgan: equal
+  parameter counts at 64x64 (Table 1's last four stages) and a finite step of
+  six class GANs."""
+  torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed")
+  import jax  # pylint: disable=g-import-not-at-top
+  from defects_jax.train.state import count_params  # pylint: disable=g-import-not-at-top
+  from defects_jax.systems import edcgan as E  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(BENCH))
+  try:
+    import torch_edcgan  # pylint: disable=g-import-not-at-top
+  finally:
+    sys.path.remove(str(BENCH))
+  hp = E.Hyper(gan_image_size=64, gen_widths=(64, 32, 16, 8), disc_widths=(8, 16, 32, 64))
+  gen, disc = E.make_models(hp)
+  state = jax.eval_shape(lambda k: E.make_state(hp, gen, disc, k), jax.random.key(0))
+  six = torch_edcgan.Six(6, 64, hp.gen_widths, hp.disc_widths, hp.latent_dim)
+  n = lambda module: sum(p.numel() for p in module.parameters())
+  assert n(six.steps[0].g) == count_params(state["generator"].params)
+  assert n(six.steps[0].d) == count_params(state["critic"].params)
+  d_loss, g_loss = six(torch.rand(6, 2, 1, 64, 64) * 2 - 1)
+  assert torch.isfinite(d_loss) and torch.isfinite(g_loss)

@@ -103,3 +103,37 @@ def test_adversarial_step_counts_updates_with_wdiv_penalty(m):
     train.make_adversarial_step(critic_loss=critic_loss, generator_loss=generator_loss,
                                 num_critic_steps=4)(state, {"x": jnp.ones((6, 4))},
                                                     jax.random.key(0))
+
+
+def test_stack_index_unstack_round_trip_and_vmap_a_step():
+  m, tx = MLP(2), optax.adam(1e-2)  # one module and optimiser: equal static fields
+  states = [train.TrainState.create(apply_fn=m.apply, tx=tx,
+                                    variables=m.init(jax.random.key(s), jnp.zeros((1, 3))))
+            for s in range(3)]
+  stacked = train.stack(states)
+  assert train.stack_size(stacked) == 3
+  assert stacked.params["Dense_1"]["kernel"].shape == (3, 3, 8)
+  assert stacked.apply_fn is states[0].apply_fn  # static fields stay static
+  for s, back in zip(states, train.unstack(stacked)):
+    jax.tree.map(np.testing.assert_array_equal, s, back)
+  jax.tree.map(np.testing.assert_array_equal, train.index(stacked, -1), states[2])
+  # a vmapped step over the stack == the step on each state
+  step = train.classifier_train_step
+  batch = {"image": jnp.ones((3, 4, 3)), "label": jnp.zeros((3, 4), jnp.int32)}
+  keys = jax.random.split(jax.random.key(0), 3)
+  new, _ = jax.jit(jax.vmap(step))(stacked, batch, keys)
+  for i, s in enumerate(states):
+    one, _ = step(s, {"image": batch["image"][i], "label": batch["label"][i]}, keys[i])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6),
+                 train.index(new, i), one)
+
+
+def test_stack_refuses_empty_and_mismatched_pytrees():
+  with pytest.raises(ValueError, match="at least one"):
+    train.stack([])
+  with pytest.raises(ValueError, match="pytree 1 differs"):
+    train.stack([mlp_state(2, 3), mlp_state(3, 3)])
+  with pytest.raises(ValueError, match="pytree 1 differs"):
+    train.stack([{"a": jnp.ones(2)}, {"b": jnp.ones(2)}])
+  with pytest.raises(IndexError, match="out of range for a stack of 2"):
+    train.index(train.stack([{"a": jnp.ones(2)}] * 2), 2)
