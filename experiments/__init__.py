@@ -98,7 +98,7 @@ EXPERIMENTS = {e.name: e for e in (
         "EDCGAN (one DCGAN per class, ELU/SELU + alpha-dropout discriminator) and the "
         "real/generated mixing study with MobileNetV2, VGG16, ResNet18 on NEU-CLS "
         "(edcgan-mobilenetv2 Tables 2-3).",
-        {"smoke": PresetInfo(f"SYNTHETIC six classes at 32x32, tiny GANs, 2 mixes; about "
+        {"smoke": PresetInfo(f"SYNTHETIC six classes at 32x32, tiny GANs, ResNet18 on 2 mixes; about "
                              f"1 min on a {_CPU2}"),
          "cpu_reduced": PresetInfo(f"NEU-CLS, GANs at 64x64 (quarter widths, 657 steps), six "
                                    f"MobileNetV2 mixes + ResNet18 at 100/20/0%, 600 steps each "

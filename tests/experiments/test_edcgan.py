@@ -19,12 +19,12 @@ def test_edcgan_smoke_mixes_trains_and_reports(smoke_run, capsys):
   assert not set(split["train"]) & set(split["test"])
   results = json.loads((run_dir / "results.json").read_text())
   cells = {(r["model"], r["real_fraction"]): r for r in results}
-  assert set(cells) == {("mobilenet_v2", 1.0), ("mobilenet_v2", 0.0)}
-  real_only, generated_only = cells[("mobilenet_v2", 1.0)], cells[("mobilenet_v2", 0.0)]
+  assert set(cells) == {("resnet18", 1.0), ("resnet18", 0.0)}
+  real_only, generated_only = cells[("resnet18", 1.0)], cells[("resnet18", 0.0)]
   assert (real_only["real"], real_only["generated"]) == (1260, 0)
   assert (generated_only["real"], generated_only["generated"]) == (0, 600)
   for r in results:
-    assert len(r["recall"]) == len(r["ap"]) == 6 and r["steps"] == 40
+    assert len(r["recall"]) == len(r["ap"]) == 6 and r["steps"] == 30
     cm = np.array(r["confusion"])
     assert cm.sum() == 540 and np.allclose(np.diag(cm) / cm.sum(1), r["recall"])
     ap = (np.array(r["precision"]) + np.array(r["recall"])) / 2
@@ -33,20 +33,21 @@ def test_edcgan_smoke_mixes_trains_and_reports(smoke_run, capsys):
   (t2,) = [v for k, v in tables.items() if k.startswith("Table 2: per-class recall")]
   assert [row["training set"] for row in t2] == ["1260 (100%)", "600 (0%)"]
   (t3,) = [v for k, v in tables.items() if k.startswith("Table 3")]
-  assert [(row["model"], row["source"]) for row in t3] == [("MobileNetV2", "this run"),
-                                                           ("MobileNetV2", "paper")]
+  resnet = "ResNet18 (paper: 'ResNet-19')"
+  assert [(row["model"], row["source"]) for row in t3] == [(resnet, "this run"),
+                                                           (resnet, "paper")]
   (fid,) = [v for k, v in tables.items() if k.startswith("Per-class FID (domain FID")]
   assert len(fid) == 6 and all(row["images (gen / test / train)"] == "60 / 90 / 210"
                                for row in fid)
   assert all(row["generated vs real test"] > 0 for row in fid)
-  for figure in ("samples.png", "real.png", "cm_mobilenet_v2_real0.png"):
+  for figure in ("samples.png", "real.png", "cm_resnet18_real0.png"):
     assert (run_dir / "figures" / figure).stat().st_size > 0
   samples = np.load(run_dir / "gan" / "samples.npz")
   assert samples["image"].shape == (24, 32, 32, 1) and samples["image"].dtype == np.uint8
   capsys.readouterr()
   assert cli.main(["evaluate", str(run_dir)]) == 0
   evaluated = json.loads(capsys.readouterr().out)
-  assert evaluated["mobilenet_v2/real0"]["accuracy"] == pytest.approx(
+  assert evaluated["resnet18/real0"]["accuracy"] == pytest.approx(
       generated_only["accuracy"])
 
 
